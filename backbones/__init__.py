@@ -1,0 +1,1 @@
+"""backbones/: not built yet (see the issues)."""

@@ -1,0 +1,1 @@
+"""detection/: not built yet (see the issues)."""
