@@ -7,10 +7,10 @@ from norm_layers.activations import ACTIVATIONS
 from norm_layers.frn import FilterResponseNormalization
 from norm_layers.maxout import Maxout
 from norm_layers.norm_act import NormAct
-from norm_layers.registry import NORMS, NormActFactory, get_norm_act, gn_groups
+from norm_layers.registry import NORMS, NormActFactory, applicable_options, get_norm_act, gn_groups
 from norm_layers.tlu import TLU
 
 __all__ = [
     "ACTIVATIONS", "NORMS", "FilterResponseNormalization", "Maxout", "NormAct",
-    "NormActFactory", "TLU", "get_norm_act", "gn_groups",
+    "NormActFactory", "TLU", "applicable_options", "get_norm_act", "gn_groups",
 ]

@@ -126,6 +126,38 @@ class NormActFactory:
         norm = NORMS[self.norm].build(channels, self.norm, **dict(self.options))
         return NormAct(norm, self.act if apply_act else "linear", name=name)
 
+    def act_only(self, name=None) -> NormAct:
+        """The paired activation alone, e.g. after a residual add (TLU for FRN, ReLU for BN)."""
+        return NormAct(None, self.act, name=name)
+
+    def for_1x1_maps(self) -> "NormActFactory":
+        """This factory with FRN's learned epsilon switched on (Sec. 3.1.1: 1x1 maps, dense layers).
+
+        Norms without a `learned_epsilon` option are returned unchanged.
+        """
+        if "learned_epsilon" not in NORMS[self.norm].options:
+            return self
+        return get_norm_act(self.norm, self.act, **{**dict(self.options), "learned_epsilon": True})
+
+    def to_dict(self):
+        return {"norm": self.norm, "act": self.act, "options": dict(self.options)}
+
+    @classmethod
+    def from_dict(cls, config):
+        return get_norm_act(config["norm"], config["act"], **config.get("options", {}))
+
+
+def _check_norm(name):
+    if name not in NORMS:
+        raise ValueError(f"unknown norm {name!r}; valid norms: {', '.join(NORMS)}")
+    return NORMS[name]
+
+
+def applicable_options(name: str, **candidates: Any) -> dict:
+    """The non-None `candidates` that norm `name` accepts (shared configs set all families)."""
+    options = _check_norm(name).options
+    return {k: v for k, v in candidates.items() if k in options and v is not None}
+
 
 def get_norm_act(name: str, act: Optional[str] = None, **options: Any) -> NormActFactory:
     """The norm+act factory for `name` (see NORMS); `act` overrides the paired activation.
@@ -133,9 +165,7 @@ def get_norm_act(name: str, act: Optional[str] = None, **options: Any) -> NormAc
     Options are the keyword arguments of that norm's builder (momentum, epsilon, groups,
     learned_epsilon, ...); an unknown name or option raises a ValueError listing the valid ones.
     """
-    if name not in NORMS:
-        raise ValueError(f"unknown norm {name!r}; valid norms: {', '.join(NORMS)}")
-    spec = NORMS[name]
+    spec = _check_norm(name)
     unknown = sorted(set(options) - set(spec.options))
     if unknown:
         raise ValueError(
