@@ -1,4 +1,6 @@
 """What every backbone shares: multilevel endpoints, output_specs, conv defaults, config."""
+import collections.abc
+
 import tensorflow as tf
 import tf_keras
 
@@ -12,7 +14,7 @@ class Conv:
     """Bias-free convolutions (every conv here is followed by a norm) with shared settings."""
 
     def __init__(self, kernel_regularizer=None, padding="same"):
-        self.kernel_regularizer = kernel_regularizer
+        self.kernel_regularizer = as_regularizer(kernel_regularizer)
         self.padding = padding
 
     def __call__(self, filters, kernel_size, strides=1, name=None, padding=None):
@@ -20,6 +22,13 @@ class Conv:
             filters, kernel_size, strides=strides, padding=padding or self.padding,
             use_bias=False, kernel_initializer=KERNEL_INITIALIZER,
             kernel_regularizer=self.kernel_regularizer, name=name)
+
+
+def as_regularizer(value):
+    """A tf_keras regularizer from itself, its serialized dict (from get_config), or None."""
+    if isinstance(value, collections.abc.Mapping):
+        value = dict(value)
+    return tf_keras.regularizers.get(value)
 
 
 def as_factory(norm_act):
@@ -81,6 +90,6 @@ def backbone_config(input_specs, variant, norm_act, kernel_regularizer):
         "input_specs": input_shape_of(input_specs),
         "variant": variant,
         "norm_act": as_factory(norm_act).to_dict(),
-        "kernel_regularizer": tf_keras.regularizers.serialize(kernel_regularizer)
+        "kernel_regularizer": tf_keras.regularizers.serialize(as_regularizer(kernel_regularizer))
         if kernel_regularizer is not None else None,
     }

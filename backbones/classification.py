@@ -6,9 +6,7 @@ Heads: global pool + linear for ResNets and InceptionV3 (plus Inception's auxili
 the three fully connected layers for VGG-A; dense layers and 1x1 maps use FRN's learned eps.
 """
 import dataclasses
-import os
 
-import tensorflow as tf
 import tf_keras
 from official.core import config_definitions as cfg
 from official.core import exp_factory, task_factory
@@ -58,12 +56,11 @@ class Classifier(tf_keras.Model):
             size = backbone.output_specs["4"][1]
             if size is None:
                 raise ValueError("InceptionV3's auxiliary head needs a static input size")
-            pooled = (size - 5) // 3 + 1
-            if pooled < 1:
-                raise ValueError(f"input too small for InceptionV3's auxiliary head (mixed7 is {size}x{size})")
-            self.aux = [tf_keras.layers.AveragePooling2D(5, 3), conv(128, 1, "aux_conv1"),
+            window = min(5, size)  # 5x5 / 3 as in the paper; smaller maps (CPU sizes) pool whole
+            pooled = (size - window) // 3 + 1
+            self.aux = [tf_keras.layers.AveragePooling2D(window, 3), conv(128, 1, "aux_conv1"),
                         norm_act(128, name="aux_norm1"),
-                        conv(768, pooled, "aux_conv2"),       # 5x5 at 299 px: reduces to a 1x1 map
+                        conv(768, pooled, "aux_conv2"),       # 5x5 at 299 px: the map becomes 1x1
                         dense_norm(768, name="aux_norm2"),    # FRN on a 1x1 map: learned epsilon
                         tf_keras.layers.Flatten(), _dense(num_classes, "aux_logits", kernel_regularizer, True)]
 
@@ -178,14 +175,3 @@ def frn_paper_classification() -> cfg.ExperimentConfig:
     })
     return config
 
-
-def write_classification_tfrecord(path, images, labels):
-    """Writes (uint8 HxWx3 image, int label) pairs in Model Garden's classification format."""
-    with tf.io.TFRecordWriter(os.fspath(path)) as writer:
-        for image, label in zip(images, labels):
-            encoded = tf.io.encode_jpeg(tf.convert_to_tensor(image, tf.uint8)).numpy()
-            example = tf.train.Example(features=tf.train.Features(feature={
-                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[int(label)])),
-            }))
-            writer.write(example.SerializeToString())

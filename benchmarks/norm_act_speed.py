@@ -6,46 +6,17 @@ Target (issue 2): frn (FRN+TLU) <= 1.10x bn+relu with XLA on CPU.
     python benchmarks/norm_act_speed.py --norms bn,frn,gn --shape 8,28,28,256
 """
 import argparse
-import os
-import statistics
-import sys
-import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from timing import fwd_bwd_step, header, median_seconds
 
-import tensorflow as tf  # noqa: E402
+import tensorflow as tf  # noqa: E402  (after timing set the environment)
 
 from norm_layers import NORMS, get_norm_act  # noqa: E402
 
 
-def step_fn(unit, jit_compile):
-    """One forward + backward pass (input and weight gradients), compiled once."""
-    @tf.function(jit_compile=jit_compile)
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            loss = tf.reduce_sum(unit(x, training=True))
-        return tape.gradient(loss, [x] + unit.trainable_weights)
-    return step
-
-
 def time_unit(name, shape, jit_compile, repeats, inner):
     unit = get_norm_act(name)(shape[-1])
-    x = tf.random.normal(shape)
-    step = step_fn(unit, jit_compile)
-    for _ in range(3):  # trace, compile, warm up
-        tf.nest.map_structure(lambda t: t.numpy(), step(x))
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            out = step(x)
-        out[0].numpy()
-        samples.append((time.perf_counter() - start) / inner)
-    return statistics.median(samples)
+    return median_seconds(fwd_bwd_step(unit, jit_compile), tf.random.normal(shape), repeats, inner)
 
 
 def main():
@@ -57,8 +28,7 @@ def main():
     args = parser.parse_args()
     shape = [int(s) for s in args.shape.split(",")]
     norms = ["bn"] + [n for n in args.norms.split(",") if n != "bn"]
-    print(f"shape {shape} float32, {tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count()} "
-          f"threads, median of {args.repeats}x{args.inner} fwd+bwd steps, TF {tf.__version__}")
+    header(f"shape {shape} float32, median of {args.repeats}x{args.inner} fwd+bwd steps")
     print(f"{'unit':<18}{'graph ms':>10}{'ratio':>8}{'xla ms':>10}{'ratio':>8}")
     results = {}
     for name in norms:
