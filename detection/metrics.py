@@ -1,0 +1,33 @@
+"""COCO statistics and training curves of a run directory."""
+import glob
+import os
+
+import numpy as np
+import tensorflow as tf
+
+# Model Garden's COCOEvaluator names -> the 12 pycocotools stats in COCOeval.stats order
+COCO_STATS = {"AP": "AP", "AP50": "AP50", "AP75": "AP75", "APs": "APs", "APm": "APm", "APl": "APl",
+              "ARmax1": "AR1", "ARmax10": "AR10", "ARmax100": "AR100", "ARs": "ARs", "ARm": "ARm", "ARl": "ARl"}
+
+
+def coco_stats(eval_logs):
+    """The 12 COCO stats from Model Garden's eval logs, named AP .. ARl (AR1/AR10/AR100)."""
+    missing = [k for k in COCO_STATS if k not in eval_logs]
+    if missing:
+        raise KeyError(f"COCO evaluation returned no {missing}; got {sorted(eval_logs)}")
+    return {ours: float(eval_logs[theirs]) for theirs, ours in COCO_STATS.items()}
+
+
+def scalar_curves(summary_dir):
+    """{tag: [(step, value), ...]} from the TensorBoard event files in `summary_dir`."""
+    curves = {}
+    for path in sorted(glob.glob(os.path.join(summary_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+                curves.setdefault(value.tag, []).append((int(event.step), number))
+    return {tag: sorted(points) for tag, points in curves.items()}
+
+
+def finite(values):
+    return bool(np.all(np.isfinite(values)))

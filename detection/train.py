@@ -1,0 +1,140 @@
+"""One cell: train a detector experiment with Model Garden's trainer, then COCO-evaluate it.
+
+    python -m detection.train --experiment frn_retinanet_embedded --run_dir runs/demo --replicas 4 \\
+        --params_override 'task.model.backbone.resnet_v1.norm_activation.norm=frn'
+
+The run directory gets checkpoints (resumed from on a rerun), TensorBoard summaries, the
+resolved `params.yaml` and `metrics.json`: 12 COCO stats, losses, steps, wall time, images/s,
+versions. Training uses `--replicas` emulated CPU replicas (or the runtime's GPUs/workers/TPU);
+COCO evaluation runs on one device of the chief.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+from official.core import exp_factory, task_factory, train_lib, train_utils  # noqa: E402
+from official.modeling import hyperparams  # noqa: E402
+
+import detection.registry_imports  # noqa: E402,F401
+from detection import metrics, strategy  # noqa: E402
+from detection.validate import ConfigError, validate_experiment  # noqa: E402
+
+PACKAGES = ("tensorflow", "tf-keras", "tf-models-official", "numpy", "pycocotools")
+
+
+def versions():
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def write_json_atomic(path, payload):
+    """Writes JSON via a temporary file and a rename, so a reader never sees half a file."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(payload, indent=2, sort_keys=True))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _runner(strat, params, run_dir, mode):
+    task = task_factory.get_task(params.task, logging_dir=run_dir)
+    return train_lib.OrbitExperimentRunner(distribution_strategy=strat, task=task, mode=mode,
+                                           params=params, model_dir=run_dir)
+
+
+def run_cell(params, run_dir, replicas=None):
+    """Trains (resuming from `run_dir`'s latest checkpoint) and evaluates; returns the metrics dict."""
+    validate_experiment(params, replicas)
+    tf.io.gfile.makedirs(run_dir)
+    train_strat = strategy.train_strategy(params.runtime, replicas)
+    n = strategy.num_replicas(train_strat)
+    batch = params.task.train_data.global_batch_size
+    if batch % n:
+        raise ConfigError(f"task.train_data.global_batch_size {batch} is not divisible by the {n} replicas")
+    if strategy.is_chief():
+        train_utils.serialize_config(params, run_dir)  # params.yaml, the resolved config
+
+    start = time.time()
+    runner = _runner(train_strat, params, run_dir, "train")
+    first_step = int(runner.trainer.global_step.numpy())
+    with train_strat.scope():
+        runner.controller.train(steps=params.trainer.train_steps)
+    last_step = int(runner.trainer.global_step.numpy())
+    train_seconds = time.time() - start
+    if not strategy.is_chief():
+        return {}
+
+    start = time.time()
+    eval_strat = strategy.eval_strategy()
+    evaluator = _runner(eval_strat, params, run_dir, "eval")
+    with eval_strat.scope():
+        eval_logs = evaluator.controller.evaluate(steps=params.trainer.validation_steps)
+    eval_seconds = time.time() - start
+
+    curves = metrics.scalar_curves(os.path.join(run_dir, "train"))
+    losses = {tag: points for tag, points in curves.items() if tag.endswith("loss")}
+    result = {
+        "coco": metrics.coco_stats(eval_logs),
+        "losses": losses,
+        "final_loss": losses["total_loss"][-1][1] if losses.get("total_loss") else None,
+        "steps": last_step,
+        "steps_this_run": last_step - first_step,
+        "replicas": n,
+        "global_batch_size": batch,
+        "per_replica_batch_size": batch // n,
+        "train_seconds": train_seconds,
+        "eval_seconds": eval_seconds,
+        "images_per_second": (last_step - first_step) * batch / train_seconds if last_step > first_step else None,
+        "versions": versions(),
+        "params": params.as_dict(),
+    }
+    write_json_atomic(os.path.join(run_dir, "metrics.json"), result)
+    return result
+
+
+def load_params(experiment, overrides=(), config_files=()):
+    """An experiment by name with YAML files and `a.b=c` overrides applied strictly."""
+    params = exp_factory.get_exp_config(experiment)
+    for path in config_files:
+        params = hyperparams.override_params_dict(params, path, is_strict=True)
+    for override in overrides:
+        params = hyperparams.override_params_dict(params, override, is_strict=True)
+    params.validate()
+    params.lock()
+    return params
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", required=True)
+    parser.add_argument("--run_dir", required=True)
+    parser.add_argument("--replicas", type=int, default=None, help="emulated CPU replicas (no GPU present)")
+    parser.add_argument("--config_file", action="append", default=[])
+    parser.add_argument("--params_override", action="append", default=[])
+    args = parser.parse_args(argv)
+    if args.replicas:
+        strategy.split_cpu(args.replicas)  # before anything starts TensorFlow's runtime
+    try:
+        params = load_params(args.experiment, args.params_override, args.config_file)
+        result = run_cell(params, args.run_dir, args.replicas)
+    except (ConfigError, KeyError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if result:
+        print(json.dumps({"coco": result["coco"], "steps": result["steps"], "final_loss": result["final_loss"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

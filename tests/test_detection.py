@@ -1,0 +1,130 @@
+"""Detectors train and evaluate on generated COCO-format data; norms per component; bad input."""
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from official.core import task_factory
+
+from detection.train import run_cell
+from detection.validate import ConfigError
+from detection_data import tiny_dataset, tiny_experiment
+from layer_checks import sublayers
+from norm_layers import FilterResponseNormalization
+
+COCO_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("tiny_coco"))
+
+
+@pytest.mark.parametrize("norm", ["bn", "gn", "frn"])
+@pytest.mark.parametrize("detector", ["frn_retinanet_embedded", "frn_faster_rcnn_embedded"])
+def test_trains_and_evaluates_with_pycocotools(detector, norm, data, tmp_path):
+    config = tiny_experiment(detector, data, norm, steps=8)
+    result = run_cell(config, str(tmp_path / "run"), replicas=2)
+    assert result["steps"] == 8 and result["replicas"] == 2 and result["per_replica_batch_size"] == 2
+    losses = [value for _, value in result["losses"]["total_loss"]]
+    assert len(losses) == 4 and np.isfinite(losses).all()
+    assert losses[-1] < losses[0], losses
+    assert sorted(result["coco"]) == sorted(COCO_KEYS)
+    assert all(-1.0 <= value <= 1.0 for value in result["coco"].values())
+    assert result["coco"]["AR100"] >= 0.0  # pycocotools found the val images and scored them
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert on_disk["coco"] == result["coco"] and (tmp_path / "run" / "params.yaml").exists()
+
+
+def _norm_types(layer):
+    kinds = set()
+    for sub in sublayers(layer):
+        if isinstance(sub, FilterResponseNormalization):
+            kinds.add("frn")
+        elif isinstance(sub, tf.keras.layers.BatchNormalization if False else type(None)):
+            pass
+        elif type(sub).__name__ == "BatchNormalization":
+            kinds.add("bn")
+        elif type(sub).__name__ == "GroupNormalization":
+            kinds.add("gn")
+    return kinds
+
+
+@pytest.mark.parametrize("detector, head_parts", [("frn_retinanet_embedded", ["head"]),
+                                                  ("frn_faster_rcnn_embedded", ["rpn_head", "detection_head"])])
+def test_norm_is_chosen_per_component(detector, head_parts, data):
+    norms = {"backbone": "frn", "decoder": "gn"}
+    norms.update({part: "bn" for part in head_parts})
+    config = tiny_experiment(detector, data, norms)
+    model = task_factory.get_task(config.task).build_model()
+    if detector == "frn_faster_rcnn_embedded":  # its box head is built on the first call
+        images = tf.zeros([1, 64, 64, 3])
+        model(images, image_shape=tf.constant([[64.0, 64.0]]), training=False)
+    heads = [model.head] if detector == "frn_retinanet_embedded" else [model.rpn_head] + model.detection_head
+    assert _norm_types(model.backbone) == {"frn"}
+    assert _norm_types(model.decoder) == {"gn"}
+    assert all(_norm_types(head) == {"bn"} for head in heads)
+
+
+def test_bn_model_equals_stock_model_garden(data):
+    """Our BN RetinaNet is layer for layer Model Garden's: the same parameter count."""
+    from official.core import exp_factory
+    from official.vision.tasks import retinanet as stock_task
+    ours = task_factory.get_task(exp_factory.get_exp_config("frn_retinanet_coco").task).build_model()
+    stock = stock_task.RetinaNetTask(exp_factory.get_exp_config("retinanet_resnetfpn_coco").task).build_model()
+    count = lambda m: sum(int(np.prod(w.shape)) for w in m.weights)  # noqa: E731
+    assert count(ours) == count(stock) == 34_167_319
+
+
+def test_resume_continues_from_the_checkpoint(data, tmp_path):
+    run_dir = str(tmp_path / "run")
+    first = run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn", steps=4), run_dir, replicas=2)
+    assert first["steps"] == 4 and first["steps_this_run"] == 4
+    second = run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn", steps=6), run_dir, replicas=2)
+    assert second["steps"] == 6 and second["steps_this_run"] == 2  # did not restart at step 0
+
+
+def test_emulated_replicas_keep_per_replica_bn_statistics():
+    from detection.strategy import train_strategy
+    from official.core import config_definitions as cfg
+    from norm_layers import get_norm_act
+    strat = train_strategy(cfg.RuntimeConfig(), replicas=2)
+    assert strat.num_replicas_in_sync == 2
+    x = np.random.default_rng(0).normal(size=(4, 2, 2, 3)).astype(np.float32)
+    x[2:] += 10.0  # the second replica's images are shifted
+    with strat.scope():
+        unit = get_norm_act("bn", act="linear")(3)
+        unit.build([None, 2, 2, 3])
+    batch = next(iter(strat.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(x).batch(4))))
+    out = strat.run(lambda t: unit(t, training=True), args=(batch,))
+    second = strat.experimental_local_results(out)[1].numpy()
+    # per replica: the shift is normalized away; whole-batch BN would leave it at about +1
+    assert abs(second.mean()) < 1e-3
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"train_data": "nowhere/*.tfrecord"}, r"task.train_data.input_path .* matches no TFRecord"),
+    ({"annotation_file": "nowhere.json"}, r"task.annotation_file .* does not exist"),
+    ({"num_classes": 4}, r"num_classes 4 must be greater than the largest category id 4"),
+    ({"batch": 3}, r"global_batch_size 3 is not divisible by the 2 replicas"),
+    ({"norm": "frm"}, r"norm of backbone: unknown norm 'frm'; valid norms: bn"),
+    ({"backbone": "resnet_v9"}, r"backbone.type 'resnet_v9' is unknown; valid: resnet_v1"),
+])
+def test_bad_input_fails_before_training(override, message, data, tmp_path):
+    config = tiny_experiment("frn_retinanet_embedded", data, "frn")
+    task = config.task
+    if "train_data" in override:
+        task.train_data.input_path = str(tmp_path / override["train_data"])
+    if "annotation_file" in override:
+        task.annotation_file = str(tmp_path / override["annotation_file"])
+    if "num_classes" in override:
+        task.model.num_classes = override["num_classes"]
+    if "batch" in override:
+        task.train_data.global_batch_size = override["batch"]
+    if "norm" in override:
+        task.model.backbone.resnet_v1.norm_activation.norm = override["norm"]
+    if "backbone" in override:
+        task.model.backbone.type = override["backbone"]
+    with pytest.raises(ConfigError, match=message):
+        run_cell(config, str(tmp_path / "run"), replicas=2)
+    assert not (tmp_path / "run").exists()  # nothing started
