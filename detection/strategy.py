@@ -5,6 +5,7 @@ MirroredStrategy runs N replicas of B/N images each, exactly as N GPUs would (BN
 per replica; only `sync_bn` all-reduces them). Otherwise Model Garden's runtime config decides:
 GPUs (mirrored), several workers (multi_worker_mirrored with TF_CONFIG) or a TPU.
 """
+import functools
 import json
 import os
 
@@ -25,11 +26,23 @@ def split_cpu(replicas):
                            f"{available} logical CPU devices; run the cell in a fresh process")
 
 
+@functools.lru_cache(maxsize=None)
+def _cpu_mirrored(replicas):
+    """Mirrored replicas on logical CPUs, reducing through one device instead of collectives.
+
+    Collective all-reduce keys are per strategy object: two strategies over the same devices in
+    one process (tests, notebooks) reuse them and fail with 'Shape mismatch in the collective
+    instance'. Reduction to one device has no such keys and costs the same on one CPU.
+    """
+    return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)],
+                                          cross_device_ops=tf.distribute.ReductionToOneDevice())
+
+
 def train_strategy(runtime, replicas=None):
     """`replicas` emulated CPU replicas if given and no GPU is present, else the runtime's strategy."""
     if replicas and not tf.config.list_physical_devices("GPU"):
         split_cpu(replicas)
-        return tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
+        return _cpu_mirrored(replicas)
     return distribute_utils.get_distribution_strategy(
         distribution_strategy=runtime.distribution_strategy, num_gpus=runtime.num_gpus,
         all_reduce_alg=runtime.all_reduce_alg, num_packs=runtime.num_packs, tpu_address=runtime.tpu)

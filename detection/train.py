@@ -20,7 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tensorflow as tf  # noqa: E402
 from official.core import exp_factory, task_factory, train_lib, train_utils  # noqa: E402
-from official.modeling import hyperparams  # noqa: E402
+from official.modeling import hyperparams, performance  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
 from detection import metrics, strategy  # noqa: E402
@@ -56,6 +56,8 @@ def _runner(strat, params, run_dir, mode):
 def run_cell(params, run_dir, replicas=None):
     """Trains (resuming from `run_dir`'s latest checkpoint) and evaluates; returns the metrics dict."""
     validate_experiment(params, replicas)
+    # Model Garden's entry point sets the policy from runtime.mixed_precision_dtype; so do we.
+    performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype or "float32")
     tf.io.gfile.makedirs(run_dir)
     train_strat = strategy.train_strategy(params.runtime, replicas)
     n = strategy.num_replicas(train_strat)

@@ -20,7 +20,7 @@ def tiny_dataset(root):
     return data
 
 
-def tiny_experiment(name, data, norms=None, steps=8):
+def tiny_experiment(name, data, norms=None, steps=24):
     """`name` ('frn_retinanet_embedded' or 'frn_faster_rcnn_embedded') on `data`, `steps` steps.
 
     norms: {component: norm name} (see detection.configs.norm_configs) or one name for all.
@@ -31,9 +31,9 @@ def tiny_experiment(name, data, norms=None, steps=8):
     config.task.validation_data.global_batch_size = 4
     config.trainer.validation_steps = 2
     config.task.train_data.shuffle_buffer_size = 32
-    config.trainer.steps_per_loop = config.trainer.summary_interval = 2
-    config.trainer.checkpoint_interval = 4
-    experiments.schedule(config, 0.02, steps, 2)
+    config.trainer.steps_per_loop = config.trainer.summary_interval = max(1, steps // 4)
+    config.trainer.checkpoint_interval = max(1, steps // 4)
+    experiments.schedule(config, 0.01, steps, 2)
     components = detection_norms(config)
     for component, norm in components.items():
         norm.norm = norms if isinstance(norms, str) else (norms or {}).get(component, norm.norm)

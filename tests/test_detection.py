@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+import tf_keras
 from official.core import task_factory
 
 from detection.train import run_cell
@@ -23,9 +24,9 @@ def data(tmp_path_factory):
 @pytest.mark.parametrize("norm", ["bn", "gn", "frn"])
 @pytest.mark.parametrize("detector", ["frn_retinanet_embedded", "frn_faster_rcnn_embedded"])
 def test_trains_and_evaluates_with_pycocotools(detector, norm, data, tmp_path):
-    config = tiny_experiment(detector, data, norm, steps=8)
+    config = tiny_experiment(detector, data, norm, steps=24)
     result = run_cell(config, str(tmp_path / "run"), replicas=2)
-    assert result["steps"] == 8 and result["replicas"] == 2 and result["per_replica_batch_size"] == 2
+    assert result["steps"] == 24 and result["replicas"] == 2 and result["per_replica_batch_size"] == 2
     losses = [value for _, value in result["losses"]["total_loss"]]
     assert len(losses) == 4 and np.isfinite(losses).all()
     assert losses[-1] < losses[0], losses
@@ -36,18 +37,12 @@ def test_trains_and_evaluates_with_pycocotools(detector, norm, data, tmp_path):
     assert on_disk["coco"] == result["coco"] and (tmp_path / "run" / "params.yaml").exists()
 
 
+NORM_CLASSES = {FilterResponseNormalization: "frn", tf_keras.layers.BatchNormalization: "bn",
+                tf_keras.layers.GroupNormalization: "gn"}
+
+
 def _norm_types(layer):
-    kinds = set()
-    for sub in sublayers(layer):
-        if isinstance(sub, FilterResponseNormalization):
-            kinds.add("frn")
-        elif isinstance(sub, tf.keras.layers.BatchNormalization if False else type(None)):
-            pass
-        elif type(sub).__name__ == "BatchNormalization":
-            kinds.add("bn")
-        elif type(sub).__name__ == "GroupNormalization":
-            kinds.add("gn")
-    return kinds
+    return {NORM_CLASSES[type(sub)] for sub in sublayers(layer) if type(sub) in NORM_CLASSES}
 
 
 @pytest.mark.parametrize("detector, head_parts", [("frn_retinanet_embedded", ["head"]),
@@ -128,3 +123,47 @@ def test_bad_input_fails_before_training(override, message, data, tmp_path):
     with pytest.raises(ConfigError, match=message):
         run_cell(config, str(tmp_path / "run"), replicas=2)
     assert not (tmp_path / "run").exists()  # nothing started
+
+
+def _backbone_checkpoint(tmp_path):
+    from backbones.resnet_v1 import ResNetV1
+    donor = ResNetV1(variant="small", norm_act="bn")
+    for weight in donor.weights:
+        weight.assign(tf.random.uniform(weight.shape, 0.5, 1.5))
+    return donor, tf.train.Checkpoint(backbone=donor).write(str(tmp_path / "pretrained" / "ckpt"))
+
+
+def test_fine_tuning_starts_from_the_backbone_checkpoint(data, tmp_path):
+    """frozen_bn backbone + init_checkpoint: loaded on the first start, statistics kept while training."""
+    donor, path = _backbone_checkpoint(tmp_path)
+    config = tiny_experiment("frn_retinanet_embedded", data, {"backbone": "frozen_bn"}, steps=4)
+    config.task.init_checkpoint = path
+    config.task.init_checkpoint_modules = "backbone"
+    run_dir = tmp_path / "run"
+    run_cell(config, str(run_dir), replicas=2)
+    reader = tf.train.load_checkpoint(str(run_dir))
+    means = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+             if k.startswith("backbone/") and "moving_mean/.ATTRIBUTES" in k}
+    donor_means = sorted(float(w.numpy().sum()) for w in donor.weights if "moving_mean" in w.name)
+    assert len(means) == len(donor_means) > 0
+    np.testing.assert_allclose(sorted(float(v.sum()) for v in means.values()), donor_means, rtol=1e-6)
+
+
+def test_fine_tuning_an_frn_backbone_from_bn_weights_is_refused(data, tmp_path):
+    from backbones.checkpoints import IncompatibleCheckpointError
+    _, path = _backbone_checkpoint(tmp_path)
+    config = tiny_experiment("frn_retinanet_embedded", data, "frn", steps=4)
+    config.task.init_checkpoint = path
+    task = task_factory.get_task(config.task)
+    with pytest.raises(IncompatibleCheckpointError, match=r"norm 'frn'.*tau"):
+        task.initialize(task.build_model())
+
+
+def test_mixed_bfloat16_cell(data, tmp_path, policy):
+    config = tiny_experiment("frn_retinanet_embedded", data, "frn", steps=4)
+    config.runtime.mixed_precision_dtype = "bfloat16"
+    config.task.train_data.dtype = config.task.validation_data.dtype = "bfloat16"
+    result = run_cell(config, str(tmp_path / "run"), replicas=2)
+    assert tf_keras.mixed_precision.global_policy().name == "mixed_bfloat16"
+    assert np.isfinite([v for _, v in result["losses"]["total_loss"]]).all()
+    assert sorted(result["coco"]) == sorted(COCO_KEYS)

@@ -1,0 +1,91 @@
+"""Train-step time of RetinaNet per norm, as ratios measured in one run.
+
+Baselines: stock Model Garden `retinanet_resnetfpn_coco` (BatchNorm hard-wired) for our BN model,
+and our BN model for GN and FRN. One batch of the embedded dataset at 256 px, float32, graph mode,
+one device; the model is the paper's R50-FPN (levels 3-7, 4-conv head) or the tiny CPU model.
+
+    python benchmarks/detector_step_speed.py                      # R50 and tiny, batch 2
+    python benchmarks/detector_step_speed.py --models tiny --batch 8
+Targets (issue 4): our BN <= 1.03x stock; FRN <= 1.05x our BN.
+"""
+import argparse
+
+from timing import header
+
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import tensorflow as tf  # noqa: E402
+from official.core import exp_factory, task_factory  # noqa: E402
+from official.vision.tasks import retinanet as stock_retinanet  # noqa: E402
+
+import detection.registry_imports  # noqa: E402,F401
+from detection import experiments  # noqa: E402
+from detection.data import embedded  # noqa: E402
+
+
+def _config(name, size, batch, data):
+    config = exp_factory.get_exp_config(name)
+    config.task.init_checkpoint = None
+    config.runtime.mixed_precision_dtype = "float32"
+    experiments.use_dataset(config, data)
+    config.task.model.input_size = [size, size, 3]
+    config.task.train_data.global_batch_size = batch
+    config.task.train_data.dtype = "float32"
+    config.task.train_data.parser.aug_rand_hflip = False
+    return config
+
+
+def _set_norm(config, norm):
+    from detection.configs import norm_configs
+    for component in norm_configs(config.task.model).values():
+        component.norm = norm
+
+
+def time_step(task, config, repeats, inner):
+    model = task.build_model()
+    optimizer = task.create_optimizer(config.trainer.optimizer_config, config.runtime)
+    batch = next(iter(task.build_inputs(config.task.train_data)))
+    step = tf.function(lambda inputs: task.train_step(inputs, model, optimizer))
+    for _ in range(2):
+        float(step(batch)["loss"])
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(inner):
+            logs = step(batch)
+        float(logs["loss"])
+        samples.append((time.perf_counter() - start) / inner)
+    return statistics.median(samples)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="r50,tiny")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--inner", type=int, default=2)
+    args = parser.parse_args()
+    data = embedded.ensure()
+    header(f"RetinaNet train step, batch {args.batch} at {args.size} px, float32, median of "
+           f"{args.repeats}x{args.inner} steps")
+    for model_name in args.models.split(","):
+        ours_name = "frn_retinanet_coco" if model_name == "r50" else "frn_retinanet_embedded"
+        times = {}
+        if model_name == "r50":
+            stock = _config("retinanet_resnetfpn_coco", args.size, args.batch, data)
+            times["stock MG bn"] = time_step(stock_retinanet.RetinaNetTask(stock.task), stock, args.repeats, args.inner)
+        for norm in ("bn", "gn", "frn"):
+            config = _config(ours_name, args.size, args.batch, data)
+            _set_norm(config, norm)
+            times[norm] = time_step(task_factory.get_task(config.task), config, args.repeats, args.inner)
+        line = ", ".join(f"{k} {v * 1e3:.0f} ms" for k, v in times.items())
+        ratios = f"frn/bn {times['frn'] / times['bn']:.3f}, gn/bn {times['gn'] / times['bn']:.3f}"
+        if "stock MG bn" in times:
+            ratios = f"our bn/stock {times['bn'] / times['stock MG bn']:.3f}, " + ratios
+        print(f"{model_name}: {line}; {ratios}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
