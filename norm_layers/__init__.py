@@ -1,16 +1,27 @@
 """Normalization + activation units for the FRN benchmark (DESIGN.md: norm_layers/).
 
 `get_norm_act(name, **options)` returns a factory `make(channels, apply_act=True, name=None)`;
-every layer is a tf_keras (Keras 2) layer so Model Garden trains its weights.
+every layer is a tf_keras (Keras 2) layer so Model Garden trains its weights. Names resolve
+lazily, so `norm_layers.names` (the table's names) imports without TensorFlow.
 """
-from norm_layers.activations import ACTIVATIONS
-from norm_layers.frn import FilterResponseNormalization
-from norm_layers.maxout import Maxout
-from norm_layers.norm_act import NormAct
-from norm_layers.registry import NORMS, NormActFactory, applicable_options, get_norm_act, gn_groups
-from norm_layers.tlu import TLU
+import importlib
 
-__all__ = [
-    "ACTIVATIONS", "NORMS", "FilterResponseNormalization", "Maxout", "NormAct",
-    "NormActFactory", "TLU", "applicable_options", "get_norm_act", "gn_groups",
-]
+_EXPORTS = {
+    "ACTIVATIONS": "norm_layers.activations",
+    "FilterResponseNormalization": "norm_layers.frn",
+    "Maxout": "norm_layers.maxout",
+    "NormAct": "norm_layers.norm_act",
+    "NORMS": "norm_layers.registry",
+    "NormActFactory": "norm_layers.registry",
+    "applicable_options": "norm_layers.registry",
+    "get_norm_act": "norm_layers.registry",
+    "gn_groups": "norm_layers.registry",
+    "TLU": "norm_layers.tlu",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'norm_layers' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

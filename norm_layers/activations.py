@@ -1,6 +1,7 @@
 """The activations a norm-act unit may end with, by name."""
 import tf_keras
 
+from norm_layers.names import ACTIVATION_NAMES
 from norm_layers.tlu import TLU
 
 
@@ -23,6 +24,8 @@ ACTIVATIONS = {
     "prelu": _prelu,
     "linear": None,
 }
+if tuple(ACTIVATIONS) != ACTIVATION_NAMES:
+    raise ImportError(f"norm_layers.names.ACTIVATION_NAMES {ACTIVATION_NAMES} != {tuple(ACTIVATIONS)}")
 
 
 def check_activation(name):

@@ -11,6 +11,7 @@ import tf_keras
 
 from norm_layers.activations import check_activation
 from norm_layers.frn import FilterResponseNormalization
+from norm_layers.names import NORM_NAMES
 from norm_layers.norm_act import NormAct
 
 _BN_MOMENTUM = 0.99   # Model Garden's default norm_momentum
@@ -108,6 +109,10 @@ NORMS = {
     "frn_learned_eps": _Norm(_frn_learned_eps, "tlu"),
     "none": _Norm(_none, "relu"),
 }
+
+
+if tuple(NORMS) != NORM_NAMES:  # the TensorFlow-free list used by sweep validation
+    raise ImportError(f"norm_layers.names.NORM_NAMES {NORM_NAMES} != registry {tuple(NORMS)}")
 
 
 @dataclasses.dataclass(frozen=True)

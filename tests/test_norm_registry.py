@@ -27,7 +27,8 @@ DEFAULT_ACT = {"frn": "tlu", "frn_learned_eps": "tlu"}
 
 
 def test_table_is_complete():
-    assert set(NORMS) == set(PARAMS)
+    from norm_layers.names import NORM_NAMES
+    assert set(NORMS) == set(PARAMS) and tuple(NORMS) == NORM_NAMES
 
 
 def _count(weights):

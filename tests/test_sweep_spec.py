@@ -1,0 +1,147 @@
+"""Sweep YAML: the paper's scaling rules exactly, stable cell ids, and one clear error per bad config."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from detection.sweep.errors import SweepConfigError
+from detection.sweep.spec import load, parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER = os.path.join(ROOT, "configs", "coco_retinanet_paper.yaml")
+
+
+def test_paper_grid_follows_the_scaling_rules_exactly():
+    name, cells = load(PAPER)
+    assert name == "coco_retinanet_paper" and len(cells) == 72
+    scratch = {(c.norm_label, c.batch, c.lr_mult): c for c in cells if c.block == "scratch"}
+    assert len(scratch) == 7 * 3 * 3
+    for (norm, batch, m), cell in scratch.items():
+        assert cell.lr == pytest.approx(m * batch / 64)
+        assert cell.steps == 125_000 * 64 // batch
+        assert cell.replicas == 8 and cell.per_replica_batch == batch // 8
+        assert cell.init_checkpoint is None and cell.experiment == "frn_retinanet_coco"
+    example = scratch[("frn", 16, 0.05)]
+    assert (example.lr, example.steps) == (0.0125, 500_000)
+    assert sorted({c.steps for c in scratch.values()}) == [125_000, 250_000, 500_000]
+    finetuned = [c for c in cells if c.block == "finetuned"]
+    assert sorted((c.batch, c.lr_mult, c.steps) for c in finetuned) == sorted(
+        (b, m, 25_000 * 64 // b) for b in (64, 32, 16) for m in (0.01, 0.05, 0.1))
+    assert all(c.norm_label == "frozen_bn/bn/bn" and c.init_checkpoint for c in finetuned)
+    assert all(c.weight_decay == 4e-4 and c.momentum == 0.9 for c in cells)
+    assert {c.warmup_steps for c in scratch.values() if c.batch == 64} == {500}
+
+
+def test_faster_rcnn_grid():
+    _, cells = load(os.path.join(ROOT, "configs", "coco_faster_rcnn.yaml"))
+    assert len(cells) == 72 and all(c.experiment == "frn_faster_rcnn_coco" for c in cells)
+    assert dict(cells[0].norms).keys() == {"backbone", "decoder", "rpn_head", "detection_head"}
+
+
+def test_cell_ids_are_stable_and_distinct():
+    _, first = load(PAPER)
+    _, second = load(PAPER)
+    assert [c.id for c in first] == [c.id for c in second]
+    assert len({c.id for c in first}) == len(first)
+    assert first[0].id.startswith("scratch-bn-b64-m0.01-s0-")
+
+
+def _minimal(**changes):
+    document = {"sweep": "t", "detector": "retinanet", "base": {"replicas": 2},
+                "scaling": {"base_batch": 16, "base_steps": 100},
+                "blocks": {"scratch": {"grid": {"norm": ["bn", "frn"], "batch": [16, 8, 4]}}}}
+    for dotted, value in changes.items():
+        node = document
+        *parents, leaf = dotted.split("/")
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is _DELETE:
+            node.pop(leaf)
+        else:
+            node[leaf] = value
+    return document
+
+
+_DELETE = object()
+
+BAD = [
+    ({"sweep": "../../x"}, r"sweep: '\.\./\.\./x' is not a valid sweep name"),
+    ({"sweep": _DELETE}, r"sweep: None is not a valid sweep name"),
+    ({"detectr": "retinanet"}, r"detectr: unknown key \(did you mean 'detector'\?\)"),
+    ({"detector": "yolo"}, r"detector: unknown detector 'yolo'; valid detectors: retinanet, faster_rcnn"),
+    ({"base/replica": 2}, r"base.replica: unknown key \(did you mean 'replicas'\?\)"),
+    ({"base/replicas": "two"}, r"base.replicas: 'two' has type str; expected int"),
+    ({"base/replicas": 0}, r"replicas: 0 must be positive"),
+    ({"base/replicas": 3}, r"batch: 16 is not divisible by replicas 3; valid: multiples of 3"),
+    ({"base/weight_decay": -1e-4}, r"weight_decay: -0.0001 must be >= 0"),
+    ({"base/overrides": [1, 2]}, r"base.overrides: \[1, 2\] has type list; expected dict"),
+    ({"blocks/scratch/grid/norm": [{"backbone": "frn"}]}, r"grid.norm: no norm for decoder, head"),
+    ({"scaling/base_steps": 0}, r"base_steps: 0 must be positive"),
+    ({"scaling/base_batch": -64}, r"base_batch: -64 must be positive"),
+    ({"scaling/schedule": "linear"}, r"schedule: unknown schedule 'linear'; valid: cosine, step"),
+    ({"scaling/warmup_fraction": 1.5}, r"warmup_fraction: 1.5 must be in \[0, 1\)"),
+    ({"scaling/base_stepz": 10}, r"scaling.base_stepz: unknown key \(did you mean 'base_steps'\?\)"),
+    ({"blocks": {}}, r"blocks: expected a mapping .* at least one block"),
+    ({"blocks": {"../evil": {"grid": {}}}}, r"blocks: '\.\./evil' is not a valid block name"),
+    ({"blocks/scratch/grid/norm": []}, r"blocks.scratch.grid.norm: empty axis"),
+    ({"blocks/scratch/grid/norm": ["bn", "frm"]}, r"grid.norm.backbone: unknown norm 'frm' \(did you mean 'frn'\?\)"),
+    ({"blocks/scratch/grid/batch": [16, 7]}, r"blocks.scratch.grid.batch: 7 is not divisible by replicas 2"),
+    ({"blocks/scratch/grid/batch": [16.5]}, r"grid.batch: 16.5 has type float; expected int"),
+    ({"blocks/scratch/grid/batch": [True]}, r"grid.batch: True has type bool; expected int"),
+    ({"blocks/scratch/grid/lr_mult": [0.1, -0.1]}, r"lr_mult: -0.1 must be positive"),
+    ({"blocks/scratch/grid/lr_mult": [0]}, r"lr_mult: 0 must be positive"),
+    ({"blocks/scratch/grid/nrom": ["bn"]}, r"blocks.scratch.grid.nrom: unknown key \(did you mean 'norm'\?\)"),
+    ({"blocks/scratch/grid/batch": [1_000_000]}, r"batch: 1000000 gives 0 steps"),
+    ({"blocks/scratch/grid/activation": ["gelu"]}, r"activation: unknown activation 'gelu'"),
+    ({"blocks/scratch/gird": {}}, r"blocks.scratch.gird: unknown key \(did you mean 'grid'\?\)"),
+    ({"data": "imagenet"}, r"data: 'imagenet' is not 'embedded' or a mapping"),
+    ({"data": {"train": "a*", "val": "b*"}}, r"data.annotations: None must be a path"),
+]
+
+
+@pytest.mark.parametrize("changes, message", BAD, ids=[m[:40] for _, m in BAD])
+def test_malformed_config_gives_one_line_error(changes, message):
+    with pytest.raises(SweepConfigError, match=message) as error:
+        parse(_minimal(**changes), "t.yaml")
+    assert "\n" not in str(error.value)
+
+
+def test_minimal_config_is_valid():
+    _, cells = parse(_minimal())
+    assert [(c.norm_label, c.batch, c.steps, c.lr) for c in cells[:3]] == [
+        ("bn", 16, 100, 0.1), ("bn", 8, 200, 0.05), ("bn", 4, 400, 0.025)]
+
+
+def _cli(tmp_path, text_or_bytes):
+    path = tmp_path / "sweep.yaml"
+    (path.write_bytes if isinstance(text_or_bytes, bytes) else path.write_text)(text_or_bytes)
+    code = ("import sys, run_sweep; rc = run_sweep.main(['plan', sys.argv[1]]); "
+            "assert 'tensorflow' not in sys.modules, 'TensorFlow was imported'; sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, str(path)], cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("sweep: t\nblocks: {a: {grid: {batch: [16, 7]}}}\nbase: {replicas: 2}\n", "7 is not divisible by replicas 2"),
+    ("sweep: t\nblocks: [unclosed\n", "malformed YAML"),
+    ("sweep: t\n  bad indent: 1\n x: 2\n", "malformed YAML"),
+    (b"sweep: t\xff\xfe\n", "not UTF-8"),
+    ("- just\n- a list\n", "expected a mapping"),
+])
+def test_cli_exit_code_2_without_tensorflow(tmp_path, content, message):
+    result = _cli(tmp_path, content)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cli_plan_lists_every_cell_without_tensorflow(tmp_path):
+    result = _cli(tmp_path, yaml.safe_dump(_minimal()))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "sweep t: 6 cells" and lines[-1].startswith("total: 6 cells, 1,400 steps")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(SweepConfigError, match="cannot read the sweep file"):
+        load(str(tmp_path / "nope.yaml"))
