@@ -1,0 +1,1 @@
+"""Detection data: COCO-format JSON + images -> TFRecords through Model Garden's converter."""
