@@ -98,6 +98,9 @@ BAD = [
     ({"blocks/scratch/gird": {}}, r"blocks.scratch.gird: unknown key \(did you mean 'grid'\?\)"),
     ({"data": "imagenet"}, r"data: 'imagenet' is not 'embedded' or a mapping"),
     ({"data": {"train": "a*", "val": "b*"}}, r"data.annotations: None must be a path"),
+    ({"blocks/scratch/base": {"init_checkpoint": "pretrain"}}, r"'pretrain' needs a top-level pretrain section"),
+    ({"pretrain": {"steps": 0}}, r"pretrain.steps: 0 must be positive"),
+    ({"pretrain": {"stpes": 10}}, r"pretrain.stpes: unknown key \(did you mean 'steps'\?\)"),
 ]
 
 
@@ -140,6 +143,16 @@ def test_cli_plan_lists_every_cell_without_tensorflow(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "sweep t: 6 cells" and lines[-1].startswith("total: 6 cells, 1,400 steps")
+
+
+def test_pretrain_feeds_the_fine_tuned_block():
+    _, cells = parse(_minimal(**{"pretrain": {"steps": 50}, "blocks/ft": {
+        "base": {"init_checkpoint": "pretrain", "norm": {"backbone": "frozen_bn", "decoder": "bn", "head": "bn"}},
+        "scaling": {"base_steps": 20}, "grid": {"batch": [16, 4]}}}))
+    tuned = [c for c in cells if c.block == "ft"]
+    assert [(c.batch, c.steps) for c in tuned] == [(16, 20), (4, 80)]
+    assert all(dict(c.pretrain)["steps"] == 50 for c in tuned)
+    assert all(c.pretrain is None for c in cells if c.block == "scratch")
 
 
 def test_missing_file(tmp_path):

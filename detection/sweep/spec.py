@@ -46,7 +46,17 @@ SCALING_KEYS = {
     "warmup_fraction": ((int, float), 0.0),
 }
 AXES = ("norm", "batch", "lr_mult", "seed", "bn_momentum", "gn_groups", "activation", "weight_decay")
-TOP_KEYS = ("sweep", "detector", "data", "base", "scaling", "blocks")
+TOP_KEYS = ("sweep", "detector", "scale", "data", "pretrain", "base", "scaling", "blocks")
+PRETRAIN_KEYS = {  # the embedded default's stand-in for ImageNet pretraining (detection/sweep/pretrain_main.py)
+    "steps": ((int,), 300),
+    "batch": ((int,), 64),
+    "lr": ((int, float), 0.1),
+    "image_size": ((int,), 64),
+    "norm": ((str,), "bn"),
+    "seed": ((int,), 0),
+}
+PRETRAIN = "pretrain"  # init_checkpoint value: the checkpoint of the sweep's pretrain step
+SCALES = ("embedded", "paper")  # the CPU-sized models or the paper's R50-FPN
 BLOCK_KEYS = ("grid", "base", "scaling")
 DATA_KEYS = ("train", "val", "annotations", "num_classes")
 
@@ -76,6 +86,7 @@ class Cell:
     init_checkpoint: object
     data: tuple           # ((key, value), ...)
     overrides: tuple      # ((dotted key, value), ...)
+    pretrain: object = None  # ((key, value), ...) of the pretrain step when init_checkpoint is 'pretrain'
 
     @property
     def per_replica_batch(self):
@@ -185,6 +196,21 @@ def parse(document, source="<sweep>"):
         raise SweepConfigError(f"detector: unknown detector {detector!r}{did_you_mean(detector, DETECTORS)}; "
                                f"valid detectors: {', '.join(DETECTORS)}")
     data = _data(document.get("data", "embedded"))
+    scale = document.get("scale", "embedded" if dict(data)["kind"] == "embedded" else "paper")
+    if scale not in SCALES:
+        raise SweepConfigError(f"scale: unknown scale {scale!r}{did_you_mean(scale, SCALES)}; valid: {', '.join(SCALES)}")
+    pretrain = None
+    if document.get("pretrain") is not None:
+        pretrain = _settings({k: v for k, (_, v) in PRETRAIN_KEYS.items()}, document["pretrain"], PRETRAIN_KEYS,
+                             ["pretrain"])
+        for key in ("steps", "batch", "lr", "image_size"):
+            _check_positive(pretrain[key], ["pretrain", key])
+        if pretrain["norm"] not in NORM_NAMES:
+            raise SweepConfigError(f"pretrain.norm: unknown norm {pretrain['norm']!r}; valid norms: {', '.join(NORM_NAMES)}")
+        if dict(data)["kind"] != "embedded":
+            raise SweepConfigError("pretrain: the pretrain step uses the embedded dataset; with other data give "
+                                   "init_checkpoint a checkpoint path")
+        pretrain = tuple(sorted(pretrain.items()))
     defaults = {k: v for k, (_, v) in BASE_KEYS.items()}
     base = _settings(defaults, document.get("base") or {}, BASE_KEYS, ["base"])
     scaling = _settings({k: v for k, (_, v) in SCALING_KEYS.items()}, document.get("scaling") or {},
@@ -200,7 +226,13 @@ def parse(document, source="<sweep>"):
         _check_keys(spec, BLOCK_KEYS, ["blocks", block])
         block_base = _settings(base, spec.get("base") or {}, BASE_KEYS, ["blocks", block, "base"])
         block_scaling = _settings(scaling, spec.get("scaling") or {}, SCALING_KEYS, ["blocks", block, "scaling"])
-        cells.extend(_expand(name, block, detector, data, block_base, block_scaling, spec.get("grid") or {}))
+        block_cells = _expand(name, block, detector, scale, data, block_base, block_scaling, spec.get("grid") or {})
+        if block_base["init_checkpoint"] == PRETRAIN:
+            if pretrain is None:
+                raise SweepConfigError(f"blocks.{block}.base.init_checkpoint: 'pretrain' needs a top-level pretrain "
+                                       f"section (steps, batch, lr, image_size, norm, seed)")
+            block_cells = [dataclasses.replace(c, pretrain=pretrain) for c in block_cells]
+        cells.extend(block_cells)
     ids = [c.id for c in cells]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
@@ -221,7 +253,7 @@ def _data(value):
     return (("kind", "files"),) + tuple(sorted(value.items()))
 
 
-def _expand(sweep, block, detector, data, base, scaling, grid):
+def _expand(sweep, block, detector, scale, data, base, scaling, grid):
     path = ["blocks", block, "grid"]
     _check_keys(grid, AXES, path)
     axes = {}
@@ -241,7 +273,7 @@ def _expand(sweep, block, detector, data, base, scaling, grid):
     cells = []
     for point in itertools.product(*(axes[a] for a in AXES)):
         values = dict(zip(AXES, point))
-        cells.append(_cell(sweep, block, detector, data, {**base, **values}, scaling, path))
+        cells.append(_cell(sweep, block, detector, scale, data, {**base, **values}, scaling, path))
     return cells
 
 
@@ -255,7 +287,7 @@ def _check_scaling(scaling, path):
         raise SweepConfigError(f"{_where(path + ['warmup_fraction'])}: {scaling['warmup_fraction']!r} must be in [0, 1)")
 
 
-def _cell(sweep, block, detector, data, settings, scaling, path):
+def _cell(sweep, block, detector, scale, data, settings, scaling, path):
     norms = _norms(settings["norm"], detector, path + ["norm"])
     if settings["activation"] and settings["activation"] not in ACTIVATION_NAMES:
         raise SweepConfigError(f"{_where(path + ['activation'])}: unknown activation {settings['activation']!r}; "
@@ -275,7 +307,7 @@ def _cell(sweep, block, detector, data, settings, scaling, path):
                                f"(S0 x B0 / B); lower the batch or raise base_steps")
     overrides = settings["overrides"]
     _check_type(overrides, (dict,), path[:-1] + ["base", "overrides"])
-    suffix = "embedded" if dict(data)["kind"] == "embedded" else "coco"
+    suffix = "embedded" if scale == "embedded" else "coco"
     return Cell(
         sweep=sweep, block=block, detector=detector, experiment=f"{DETECTORS[detector]}_{suffix}", norms=norms,
         activation=settings["activation"], batch=batch, replicas=replicas, lr_mult=float(settings["lr_mult"]),

@@ -1,0 +1,62 @@
+"""Child process of a sweep: runs one cell and writes its result file (finished/failed/diverged).
+
+    python -m detection.sweep.cell_main --cell runs/<sweep>/<id>/cell.json --result results/<sweep>/cells/<id>.json
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+import traceback
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _diverged_step(run_dir):
+    """The first summary step whose training loss is NaN or inf, or None."""
+    from detection import metrics
+    for tag, points in metrics.scalar_curves(os.path.join(run_dir, "train")).items():
+        if tag.endswith("loss"):
+            for step, value in points:
+                if not math.isfinite(value):
+                    return step
+    return None
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cell", required=True)
+    parser.add_argument("--result", required=True)
+    args = parser.parse_args(argv)
+    with open(args.cell) as f:
+        cell = json.load(f)
+    run_dir = os.path.dirname(os.path.abspath(args.cell))
+    from detection import strategy
+    strategy.split_cpu(cell["replicas"]) if cell["replicas"] > 1 else None
+    from detection.sweep.results import DIVERGED, FAILED, FINISHED, write_json_atomic
+    start = time.time()
+    result = {"cell": cell, "id": os.path.basename(run_dir)}
+    try:
+        import tf_keras
+        from detection.sweep.cell_params import experiment_config
+        from detection.train import run_cell
+        tf_keras.utils.set_random_seed(cell["seed"])
+        params = experiment_config(cell)
+        metrics = run_cell(params, run_dir, replicas=cell["replicas"])
+        losses = [v for points in metrics["losses"].values() for _, v in points]
+        diverged = _diverged_step(run_dir) if not all(math.isfinite(v) for v in losses) else None
+        result.update(metrics, status=DIVERGED if diverged is not None else FINISHED, diverged_step=diverged)
+    except Exception as error:  # recorded, and the sweep goes on with the next cell
+        step = _diverged_step(run_dir)
+        result.update(status=DIVERGED if step is not None else FAILED, diverged_step=step,
+                      error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc()[-4000:])
+    result["wall_seconds"] = time.time() - start
+    write_json_atomic(args.result, result)
+    print(json.dumps({"status": result["status"], "AP": result.get("coco", {}).get("AP")}))
+    return 0 if result["status"] == FINISHED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
