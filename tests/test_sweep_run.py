@@ -25,7 +25,7 @@ def sweep_file(tmp_path_factory):
         "sweep": "tiny", "detector": "retinanet", "scale": "embedded",
         "data": {"train": data.tfrecords("train"), "val": data.tfrecords("val"),
                  "annotations": data.annotations("val"), "num_classes": data.num_classes},
-        "base": {"replicas": 2, "image_size": 64, "bn_momentum": 0.9,
+        "base": {"replicas": 2, "batch": 4, "image_size": 64, "bn_momentum": 0.9,
                  "overrides": {"task.validation_data.global_batch_size": 4, "trainer.validation_steps": 2}},
         "scaling": {"base_batch": 4, "base_steps": 24, "warmup_fraction": 0.1},
         "blocks": {"scratch": {"grid": {"norm": ["frn", "gn"], "lr_mult": [0.01]}}},
@@ -123,9 +123,25 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
     versus = {(r["batch"], r["norm"]): r for r in built["finetuned_vs_scratch"]}
     assert versus[(4, "frn")]["finetuned_AP"] == 35.0 and versus[(4, "frn")]["scratch_minus_finetuned"] == -3.5
     paired = {r["vs"]: r for r in built["frn_paired"]}
-    assert paired["bn"]["pairs"] == 5 and paired["bn"]["mean_diff"] > 0
+    assert paired["bn"]["pairs"] == 6 and paired["bn"]["mean_diff"] > 0
     grid = {r["id"]: r for r in built["grid"]}
     assert sorted(r["status"] for r in grid.values()).count("pending") == 1
     markdown = (results_dir / "tables.md").read_text()
     assert "10.5 ± 0.7 <sub>m=0.01</sub>" in markdown and "diverged" in markdown
     assert (results_dir / "tables.csv").read_text().count("\n") == len(cells) + 1
+
+
+def test_fine_tuned_cell_fails_clearly_when_its_pretraining_failed(tmp_path, monkeypatch):
+    """A failed pretrain step must never turn a fine-tuned cell into a from-scratch one."""
+    from detection.sweep import runner
+    from detection.sweep.spec import parse
+    document = {"sweep": "p", "pretrain": {"steps": 5},
+                "blocks": {"ft": {"base": {"init_checkpoint": "pretrain"}, "grid": {"batch": [16]}}}}
+    name, cells = parse(document)
+    monkeypatch.setattr(runner, "ensure_pretrained", lambda *args: None)
+    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("a cell was started"))
+    statuses = runner.run(name, cells, results_root=str(tmp_path / "results"), runs_root=str(tmp_path / "runs"),
+                          log=lambda line: None)
+    assert statuses == {cells[0].id: "failed"}
+    saved = json.loads((tmp_path / "results" / name / "cells" / f"{cells[0].id}.json").read_text())
+    assert "pretrain step failed" in saved["error"]

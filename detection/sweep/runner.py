@@ -12,7 +12,8 @@ import subprocess
 import sys
 import time
 
-from detection.sweep.results import FINISHED, RESULTS_ROOT, RUNS_ROOT, cell_result_path, read_json
+from detection.sweep.results import (FAILED, FINISHED, RESULTS_ROOT, RUNS_ROOT, cell_result_path, read_json,
+                                     write_json_atomic)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -67,6 +68,12 @@ def run(name, cells, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print):
         resolved = cell.as_dict()
         if cell.pretrain:
             resolved["init_checkpoint"] = ensure_pretrained(name, cell.pretrain, results_dir, runs_root, log)
+            if resolved["init_checkpoint"] is None:  # never train a "fine-tuned" cell from scratch
+                write_json_atomic(result_path, {"status": FAILED, "cell": cell.as_dict(), "id": cell.id,
+                                                "error": "its pretrain step failed (see results/<sweep>/pretrain-*.json)"})
+                statuses[cell.id] = FAILED
+                log(f"[{index}/{len(cells)}] {cell.id}: FAILED: its pretrain step failed")
+                continue
         with open(os.path.join(run_dir, "cell.json"), "w") as f:
             json.dump(resolved, f, indent=1)
         log(f"[{index}/{len(cells)}] {cell.id}: {cell.norm_label} B={cell.batch} ({cell.per_replica_batch}/replica) "
