@@ -60,6 +60,3 @@ def is_chief():
     return task.get("type", "chief") == "chief" or (
         task.get("type") == "worker" and task.get("index", 0) == 0 and "chief" not in cluster.get("cluster", {}))
 
-
-def num_replicas(strategy):
-    return strategy.num_replicas_in_sync

@@ -60,7 +60,7 @@ def run_cell(params, run_dir, replicas=None):
     performance.set_mixed_precision_policy(params.runtime.mixed_precision_dtype or "float32")
     tf.io.gfile.makedirs(run_dir)
     train_strat = strategy.train_strategy(params.runtime, replicas)
-    n = strategy.num_replicas(train_strat)
+    n = train_strat.num_replicas_in_sync
     batch = params.task.train_data.global_batch_size
     if batch % n:
         raise ConfigError(f"task.train_data.global_batch_size {batch} is not divisible by the {n} replicas")

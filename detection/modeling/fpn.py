@@ -4,7 +4,6 @@ Lateral 1x1 convs, nearest top-down upsampling + sum, 3x3 output convs, stride-2
 levels above the backbone's (with the activation before each but the first), then one norm
 per level with no activation, as Model Garden's FPN does with BN.
 """
-import tensorflow as tf
 import tf_keras
 from official.vision.ops import spatial_transform_ops
 
@@ -50,6 +49,3 @@ class NormFPN(tf_keras.Model):
     def get_config(self):
         return dict(self._config_dict)
 
-
-def as_input_specs(backbone_output_specs):
-    return {level: tf.TensorShape(spec) for level, spec in backbone_output_specs.items()}

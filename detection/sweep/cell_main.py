@@ -34,7 +34,8 @@ def main(argv=None):
         cell = json.load(f)
     run_dir = os.path.dirname(os.path.abspath(args.cell))
     from detection import strategy
-    strategy.split_cpu(cell["replicas"]) if cell["replicas"] > 1 else None
+    if cell["replicas"] > 1:
+        strategy.split_cpu(cell["replicas"])  # before anything starts TensorFlow's runtime
     from detection.sweep.results import DIVERGED, FAILED, FINISHED, write_json_atomic
     start = time.time()
     result = {"cell": cell, "id": os.path.basename(run_dir)}
