@@ -2,7 +2,6 @@
 import glob
 import os
 
-import numpy as np
 import tensorflow as tf
 
 # Model Garden's COCOEvaluator names -> the 12 pycocotools stats in COCOeval.stats order
@@ -28,6 +27,3 @@ def scalar_curves(summary_dir):
                 curves.setdefault(value.tag, []).append((int(event.step), number))
     return {tag: sorted(points) for tag, points in curves.items()}
 
-
-def finite(values):
-    return bool(np.all(np.isfinite(values)))

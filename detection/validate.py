@@ -1,12 +1,12 @@
 """Checks of a detection experiment before anything trains: one clear error per problem."""
 import glob
-import json
 
 import tensorflow as tf
 
 from backbones.configs import norm_act_factory
 from backbones.registration import BACKBONES
 from detection.configs import norm_configs
+from detection.data import coco_tfrecords
 
 
 class ConfigError(ValueError):
@@ -20,8 +20,7 @@ def _files(pattern):
 
 def _max_category_id(annotation_file):
     try:
-        with tf.io.gfile.GFile(annotation_file) as f:
-            return max(c["id"] for c in json.load(f)["categories"])
+        return coco_tfrecords.max_category_id(annotation_file)
     except (ValueError, KeyError) as error:
         raise ConfigError(f"task.annotation_file {annotation_file!r} is not a COCO instances JSON "
                           f"with categories: {error}") from error
