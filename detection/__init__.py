@@ -1,1 +1,1 @@
-"""detection/: not built yet (see the issues)."""
+"""detection/: detector configs, models, data, training, COCO evaluation and sweeps (DESIGN.md)."""

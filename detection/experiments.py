@@ -30,6 +30,11 @@ def _derive(base_name, task_config):
     config.task.model.decoder.type = "norm_fpn"
     config.task.init_checkpoint = None          # from scratch; the fine-tuned block sets its own
     config.task.losses.l2_weight_decay = WEIGHT_DECAY
+    # A NaN/inf loss, or one above the bound, ends the run at the end of that loop (checked
+    # by Model Garden's RecoveryCondition) instead of restoring a checkpoint and retrying:
+    # retrying a deterministic run reproduces the divergence.
+    config.trainer.loss_upper_bound = 1e6
+    config.trainer.recovery_max_trials = 0
     config.runtime.mixed_precision_dtype = "float32"
     config.runtime.distribution_strategy = "mirrored"
     for data in (config.task.train_data, config.task.validation_data):
@@ -94,8 +99,17 @@ def _embedded(config, data=embedded.Dataset(embedded.DEFAULT_ROOT, embedded.Spec
     model.decoder.norm_fpn.num_filters = 64
     config.task.train_data.global_batch_size = 16
     config.task.train_data.shuffle_buffer_size = 2000
+    # No random augmentation: the generated set is large enough for these schedules, and without
+    # stateful random ops in the input pipeline the same seed gives the same AP (tasks.py).
     config.task.train_data.parser.aug_scale_min = config.task.train_data.parser.aug_scale_max = 1.0
-    config.task.validation_data.global_batch_size = 8
+    config.task.train_data.parser.aug_rand_hflip = False
+    # Without random augmentation, parsed examples (decoded, resized, anchor-labelled) can be
+    # cached: the train step no longer shares the 2 CPU cores with re-parsing every epoch.
+    config.task.train_data.cache = True
+    config.task.validation_data.global_batch_size = 40
+    # Same detections, 6x faster on CPU: NMS v2 took 32.6 s to evaluate 200 images, batched
+    # NMS 5.4 s, with equal AP (measured on a finished embedded RetinaNet cell).
+    config.task.model.detection_generator.nms_version = "batched"
     config.task.validation_data.drop_remainder = False
     config.runtime.num_gpus = 0
     # BN moving averages must settle within a 100-300 step schedule: momentum 0.9 (a 10-step

@@ -18,12 +18,16 @@ def coco_stats(eval_logs):
 
 
 def scalar_curves(summary_dir):
-    """{tag: [(step, value), ...]} from the TensorBoard event files in `summary_dir`."""
+    """{tag: [(step, value), ...]} from the TensorBoard event files in `summary_dir`.
+
+    A step written twice (a killed run re-trains the steps after its last checkpoint) keeps the
+    value of the later file, i.e. of the run that went on to finish.
+    """
     curves = {}
     for path in sorted(glob.glob(os.path.join(summary_dir, "events.out.tfevents.*"))):
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
-                curves.setdefault(value.tag, []).append((int(event.step), number))
-    return {tag: sorted(points) for tag, points in curves.items()}
+                curves.setdefault(value.tag, {})[int(event.step)] = number
+    return {tag: sorted(points.items()) for tag, points in curves.items()}
 

@@ -24,6 +24,7 @@ from official.modeling import hyperparams, performance  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
 from detection import metrics, strategy  # noqa: E402
+from detection.storage import write_json_atomic  # noqa: E402
 from detection.validate import ConfigError, validate_experiment  # noqa: E402
 
 PACKAGES = ("tensorflow", "tf-keras", "tf-models-official", "numpy", "pycocotools")
@@ -39,16 +40,60 @@ def versions():
     return found
 
 
-def write_json_atomic(path, payload):
-    """Writes JSON via a temporary file and a rename, so a reader never sees half a file."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(payload, indent=2, sort_keys=True))
-    tf.io.gfile.rename(tmp, path, overwrite=True)
+class Diverged(RuntimeError):
+    """Training loss became NaN/inf or exceeded trainer.loss_upper_bound; `step` is where it stopped."""
+
+    def __init__(self, step, message):
+        super().__init__(f"diverged by step {step}: {message}")
+        self.step = step
+
+
+def _readable(checkpoint):
+    """Whether every tensor of `checkpoint` reads back (a truncated index or data file does not)."""
+    try:
+        reader = tf.train.load_checkpoint(checkpoint)
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+        return True
+    except Exception:  # DataLossError, NotFoundError, or IndexError ("Read less bytes than requested")
+        return False
+
+
+def roll_back_corrupt_checkpoints(run_dir, log=print):
+    """Moves unreadable checkpoints of `run_dir` aside (newest first) so training resumes from the
+    newest good one, or from scratch when none is good; returns the moved checkpoint prefixes."""
+    state = tf.train.get_checkpoint_state(run_dir)
+    if state is None:
+        return []
+    paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+    paths = [p if os.path.isabs(p) or "://" in p else os.path.join(run_dir, p) for p in paths]
+    moved = []
+    while paths and not _readable(paths[-1]):
+        bad = paths.pop()
+        for name in tf.io.gfile.glob(bad + ".*"):
+            tf.io.gfile.rename(name, os.path.join(os.path.dirname(name), "corrupt-" + os.path.basename(name)),
+                               overwrite=True)
+        moved.append(bad)
+        log(f"checkpoint {bad} is unreadable (truncated or corrupt); moved aside as corrupt-*, "
+            f"resuming from {paths[-1] if paths else 'scratch'}")
+    if moved:
+        if paths:
+            tf.compat.v1.train.update_checkpoint_state(run_dir, paths[-1], all_model_checkpoint_paths=paths)
+        else:
+            tf.io.gfile.remove(os.path.join(run_dir, "checkpoint"))
+    return moved
+
+
+def checkpoint_step(run_dir):
+    """The global step of `run_dir`'s latest checkpoint (0 when there is none)."""
+    latest = tf.train.latest_checkpoint(run_dir)
+    return int(latest.rsplit("-", 1)[1]) if latest else 0
 
 
 def _runner(strat, params, run_dir, mode):
     task = task_factory.get_task(params.task, logging_dir=run_dir)
+    if mode == "train" and hasattr(task, "resume_step"):
+        task.resume_step = checkpoint_step(run_dir)
     return train_lib.OrbitExperimentRunner(distribution_strategy=strat, task=task, mode=mode,
                                            params=params, model_dir=run_dir)
 
@@ -67,11 +112,17 @@ def run_cell(params, run_dir, replicas=None):
     if strategy.is_chief():
         train_utils.serialize_config(params, run_dir)  # params.yaml, the resolved config
 
+    roll_back_corrupt_checkpoints(run_dir)
     start = time.time()
     runner = _runner(train_strat, params, run_dir, "train")
     first_step = int(runner.trainer.global_step.numpy())
     with train_strat.scope():
-        runner.controller.train(steps=params.trainer.train_steps)
+        try:
+            runner.controller.train(steps=params.trainer.train_steps)
+        except RuntimeError as error:  # Model Garden's RecoveryCondition, out of recovery trials
+            if "loss value" not in str(error):
+                raise
+            raise Diverged(int(runner.trainer.global_step.numpy()), str(error)) from error
     last_step = int(runner.trainer.global_step.numpy())
     train_seconds = time.time() - start
     if not strategy.is_chief():

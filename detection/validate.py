@@ -1,6 +1,4 @@
 """Checks of a detection experiment before anything trains: one clear error per problem."""
-import glob
-
 import tensorflow as tf
 
 from backbones.configs import norm_act_factory
@@ -15,7 +13,7 @@ class ConfigError(ValueError):
 
 def _files(pattern):
     patterns = pattern if isinstance(pattern, (list, tuple)) else str(pattern).split(",")
-    return [f for p in patterns for f in glob.glob(p.strip())]
+    return [f for p in patterns for f in tf.io.gfile.glob(p.strip())]
 
 
 def _max_category_id(annotation_file):
@@ -47,6 +45,11 @@ def validate_experiment(params, replicas):
     if model.num_classes <= largest:
         raise ConfigError(f"task.model.num_classes {model.num_classes} must be greater than the largest "
                           f"category id {largest} (class 0 is background; COCO needs 91)")
+    precision = params.runtime.mixed_precision_dtype or "float32"
+    generator = getattr(model, "detection_generator", None)
+    if precision != "float32" and getattr(generator, "nms_version", None) == "batched":
+        raise ConfigError(f"task.model.detection_generator.nms_version 'batched': Model Garden's batched NMS needs "
+                          f"float32 scores, runtime.mixed_precision_dtype is {precision!r}; valid: 'v2' or float32")
     batch = task.train_data.global_batch_size
     if replicas and (batch < replicas or batch % replicas):
         raise ConfigError(f"task.train_data.global_batch_size {batch} is not divisible by the {replicas} "

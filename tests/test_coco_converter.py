@@ -36,7 +36,7 @@ def test_converts_and_decodes_every_box(tmp_path):
     images_dir, annotations_file = _user_dataset(tmp_path)
     prefix = str(tmp_path / "records" / "train")
     tf.io.gfile.makedirs(str(tmp_path / "records"))
-    assert coco_tfrecords.convert(images_dir, annotations_file, prefix, num_shards=2) == 0
+    assert coco_tfrecords.convert(images_dir, annotations_file, prefix, num_shards=2) == {}
     files = sorted(tf.io.gfile.glob(coco_tfrecords.shard_pattern(prefix)))
     assert len(files) == 2 and coco_tfrecords.count_records(coco_tfrecords.shard_pattern(prefix)) == 3
     decoder = tf_example_decoder.TfExampleDecoder()
@@ -67,3 +67,31 @@ def test_user_dataset_loads_in_the_retinanet_pipeline(tmp_path):
     truth = labels["groundtruths"]
     counts = dict(zip(truth["source_id"].numpy().tolist(), truth["num_detections"].numpy().reshape(-1).tolist()))
     assert counts == {1: 0, 2: 150, 3: 2}
+
+
+def test_invalid_boxes_are_skipped_counted_and_reported(tmp_path, caplog):
+    """Hostile COCO JSON: boxes outside the image, negative or zero size, malformed; all dropped with a count."""
+    images_dir, annotations_file = _user_dataset(tmp_path)
+    coco = json.loads(open(annotations_file).read())
+    bad = [[90, 10, 12, 10],          # past the right edge (width 96)
+           [-5, 10, 12, 10],          # negative x: Model Garden's converter alone would encode it
+           [10, -3, 12, 10],          # negative y
+           [10, 10, -12, 10],         # negative width
+           [10, 10, 12, 0],           # zero height
+           [10, 10, float("nan"), 4],  # not finite
+           [10, 10, 12]]              # malformed
+    for k, box in enumerate(bad):
+        coco["annotations"].append({"id": 1000 + k, "image_id": 3, "category_id": 3, "bbox": box, "area": 1,
+                                    "iscrowd": 0})
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(coco))
+    prefix = str(tmp_path / "hostile")
+    skipped = coco_tfrecords.convert(images_dir, str(hostile), prefix)
+    assert skipped == {"outside the image": 3, "non-positive width or height": 2, "malformed": 2}
+    assert "skipped 7 invalid boxes" in caplog.text
+    decoder = tf_example_decoder.TfExampleDecoder()
+    records = tf.data.TFRecordDataset(tf.io.gfile.glob(coco_tfrecords.shard_pattern(prefix)))
+    decoded = {int(d["source_id"]): d for d in (decoder.decode(r) for r in records)}
+    assert decoded[3]["groundtruth_classes"].shape[0] == 2  # only the 2 valid boxes of image 3
+    boxes = np.concatenate([d["groundtruth_boxes"].numpy() for d in decoded.values()])
+    assert boxes.min() >= 0.0 and boxes.max() <= 1.0

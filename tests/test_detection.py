@@ -163,6 +163,9 @@ def test_mixed_bfloat16_cell(data, tmp_path, policy):
     config = tiny_experiment("frn_retinanet_embedded", data, "frn", steps=4)
     config.runtime.mixed_precision_dtype = "bfloat16"
     config.task.train_data.dtype = config.task.validation_data.dtype = "bfloat16"
+    with pytest.raises(ConfigError, match="batched NMS needs float32"):
+        run_cell(config, str(tmp_path / "refused"), replicas=2)
+    config.task.model.detection_generator.nms_version = "v2"
     result = run_cell(config, str(tmp_path / "run"), replicas=2)
     assert tf_keras.mixed_precision.global_policy().name == "mixed_bfloat16"
     assert np.isfinite([v for _, v in result["losses"]["total_loss"]]).all()

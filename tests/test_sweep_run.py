@@ -1,91 +1,19 @@
-"""A tiny sweep end to end: cells run in child processes, a SIGKILLed cell resumes, tables are built."""
+"""Tables from cell results (finished, running, failed, diverged) and the pretrain dependency.
+
+A real sweep killed, corrupted, run twice at once and diverging: test_sweep_reliability.py."""
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
-import psutil
 import pytest
-import yaml
 
 from detection.sweep import tables
-from detection.sweep.spec import load
-from detection_data import tiny_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope="module")
-def sweep_file(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sweep")
-    data = tiny_dataset(folder / "data")
-    document = {
-        "sweep": "tiny", "detector": "retinanet", "scale": "embedded",
-        "data": {"train": data.tfrecords("train"), "val": data.tfrecords("val"),
-                 "annotations": data.annotations("val"), "num_classes": data.num_classes},
-        "base": {"replicas": 2, "batch": 4, "image_size": 64, "bn_momentum": 0.9,
-                 "overrides": {"task.validation_data.global_batch_size": 4, "trainer.validation_steps": 2}},
-        "scaling": {"base_batch": 4, "base_steps": 24, "warmup_fraction": 0.1},
-        "blocks": {"scratch": {"grid": {"norm": ["frn", "gn"], "lr_mult": [0.01]}}},
-    }
-    path = folder / "tiny.yaml"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
-def _sweep(path, tmp, *extra):
-    return subprocess.Popen([sys.executable, "run_sweep.py", "run", str(path), "--results", str(tmp / "results"),
-                             "--runs", str(tmp / "runs"), *extra], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-
-
-def _checkpoint_written(run_dir):
-    return os.path.isdir(run_dir) and any(name.endswith(".index") for name in os.listdir(run_dir))
-
-
-def test_killed_cell_resumes_and_every_cell_finishes_once(sweep_file, tmp_path):
-    name, cells = load(str(sweep_file))
-    first_cell_dir = tmp_path / "runs" / name / cells[0].id
-    process = _sweep(sweep_file, tmp_path)
-    parent = psutil.Process(process.pid)
-    deadline = time.time() + 300
-    while not _checkpoint_written(first_cell_dir) and time.time() < deadline and process.poll() is None:
-        time.sleep(0.5)
-    assert _checkpoint_written(first_cell_dir), "the first cell never wrote a checkpoint"
-    children = [c for c in parent.children(recursive=True) if "detection.sweep.cell_main" in " ".join(c.cmdline())]
-    assert children, "no cell process to kill"
-    for child in children:
-        child.send_signal(signal.SIGKILL)  # a real kill mid-cell
-    output, _ = process.communicate(timeout=600)
-    assert process.returncode == 1, output  # the killed cell is reported unfinished
-    assert "failed" in output
-
-    rerun = _sweep(sweep_file, tmp_path)
-    output, _ = rerun.communicate(timeout=600)
-    assert rerun.returncode == 0, output
-    results_dir = tmp_path / "results" / name
-    results = {p.name[:-5]: json.loads(p.read_text()) for p in (results_dir / "cells").glob("*.json")}
-    assert sorted(results) == sorted(c.id for c in cells)
-    assert all(r["status"] == "finished" and r["steps"] == 24 for r in results.values())
-    resumed = results[cells[0].id]
-    assert 0 < resumed["steps_this_run"] < 24  # continued from its checkpoint, not from step 0
-    assert "finished before, skipped" not in output.split(cells[0].id)[0]
-
-    third = _sweep(sweep_file, tmp_path)  # everything finished: nothing trains again
-    output, _ = third.communicate(timeout=300)
-    assert third.returncode == 0 and output.count("finished before, skipped") == len(cells), output
-
-    built = json.loads((results_dir / "tables.json").read_text())
-    assert built["counts"]["finished"] == 2 and (results_dir / "ap_vs_batch.png").stat().st_size > 1000
-    markdown = (results_dir / "tables.md").read_text()
-    assert "| scratch: frn |" in markdown and "| scratch: gn |" in markdown
-
-
 def _fake_result(results_dir, cell, status, ap=None, seed_shift=0.0):
-    from detection.sweep.results import cell_result_path, write_json_atomic
-    payload = {"status": status, "cell": cell.as_dict(), "wall_seconds": 10.0}
+    from detection.sweep.results import RESULT_FORMAT, cell_result_path, write_json_atomic
+    payload = {"status": status, "cell": cell.as_dict(), "wall_seconds": 10.0, "format": RESULT_FORMAT}
     if status == "finished":
         payload.update(coco={k: ap + seed_shift for k in tables.STATS}, steps=cell.steps, images_per_second=5.0)
     if status == "diverged":
@@ -139,7 +67,7 @@ def test_fine_tuned_cell_fails_clearly_when_its_pretraining_failed(tmp_path, mon
                 "blocks": {"ft": {"base": {"init_checkpoint": "pretrain"}, "grid": {"batch": [16]}}}}
     name, cells = parse(document)
     monkeypatch.setattr(runner, "ensure_pretrained", lambda *args: None)
-    monkeypatch.setattr(runner.subprocess, "run", lambda *a, **k: pytest.fail("a cell was started"))
+    monkeypatch.setattr(runner, "run_child", lambda *a, **k: pytest.fail("a cell was started"))
     statuses = runner.run(name, cells, results_root=str(tmp_path / "results"), runs_root=str(tmp_path / "runs"),
                           log=lambda line: None)
     assert statuses == {cells[0].id: "failed"}

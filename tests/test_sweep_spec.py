@@ -101,6 +101,14 @@ BAD = [
     ({"blocks/scratch/base": {"init_checkpoint": "pretrain"}}, r"'pretrain' needs a top-level pretrain section"),
     ({"pretrain": {"steps": 0}}, r"pretrain.steps: 0 must be positive"),
     ({"pretrain": {"stpes": 10}}, r"pretrain.stpes: unknown key \(did you mean 'steps'\?\)"),
+    ({"jobs": 0}, r"jobs: 0 must be between 1 and 64"),
+    ({"jobs": 10**6}, r"jobs: 1000000 must be between 1 and 64"),
+    ({"jobs": "2"}, r"jobs: '2' has type str; expected int"),
+    ({"sweep": "a/b"}, r"sweep: 'a/b' is not a valid sweep name"),
+    ({"sweep": "x" * 65}, r"sweep: 'x+' is not a valid sweep name"),
+    ({"sweep": "/etc/passwd"}, r"sweep: '/etc/passwd' is not a valid sweep name"),
+    ({"blocks": {"..": {"grid": {}}}}, r"blocks: '\.\.' is not a valid block name"),
+    ({"base/replicas": 10**6}, r"batch: 16 is not divisible by replicas 1000000"),
 ]
 
 

@@ -7,6 +7,7 @@ so real COCO and this data share one loading path. Generated once and cached; re
 missing, corrupt or made with other parameters. No download anywhere.
 """
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
@@ -153,16 +154,28 @@ def _is_complete(dataset):
 
 
 def ensure(root=DEFAULT_ROOT, spec=Spec()):
-    """The dataset at `root`, generated (deterministically from spec.seed) unless already complete."""
+    """The dataset at `root`, generated (deterministically from spec.seed) unless already complete.
+
+    Concurrent callers (a sweep's parallel cells) wait on an flock; generation happens in a
+    temporary folder renamed into place, so a killed generator never leaves a half dataset.
+    """
     dataset = Dataset(root, spec)
     if _is_complete(dataset):
         return dataset
-    if os.path.exists(root):
-        shutil.rmtree(root)
-    os.makedirs(root)
-    rng = np.random.default_rng(spec.seed)
-    _write_split(root, "train", spec.train_images, spec, rng)
-    _write_split(root, "val", spec.val_images, spec, rng)
-    with open(os.path.join(root, "manifest.json"), "w") as f:
-        json.dump({"key": spec.key(), "spec": dataclasses.asdict(spec), "version": VERSION}, f)
+    os.makedirs(os.path.dirname(os.path.abspath(root)), exist_ok=True)
+    with open(f"{root}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if this process dies
+        if _is_complete(dataset):  # made by whoever held the lock before us
+            return dataset
+        building = f"{root}.building"
+        for stale in (building, root):
+            if os.path.exists(stale):
+                shutil.rmtree(stale)
+        os.makedirs(building)
+        rng = np.random.default_rng(spec.seed)
+        _write_split(building, "train", spec.train_images, spec, rng)
+        _write_split(building, "val", spec.val_images, spec, rng)
+        with open(os.path.join(building, "manifest.json"), "w") as f:
+            json.dump({"key": spec.key(), "spec": dataclasses.asdict(spec), "version": VERSION}, f)
+        os.rename(building, root)
     return dataset

@@ -42,7 +42,9 @@ def experiment_config(cell):
         norm.bn_momentum = cell["bn_momentum"]
         norm.gn_groups = cell["gn_groups"]
     task.train_data.global_batch_size = cell["batch"]
-    task.train_data.seed = cell["seed"]
+    task.train_data.seed = task.validation_data.seed = cell["seed"]
+    if cell["experiment"].endswith("_embedded"):  # CPU scale: same seed, same AP (tasks.build_inputs)
+        task.train_data.deterministic = task.validation_data.deterministic = True
     task.losses.l2_weight_decay = cell["weight_decay"]
     task.init_checkpoint = cell["init_checkpoint"]
     task.init_checkpoint_modules = "backbone"

@@ -11,7 +11,6 @@ so fine-tuned cells load it with init_checkpoint + init_checkpoint_modules: back
 import argparse
 import json
 import os
-import sys
 import time
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -102,4 +101,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from detection.sweep.child_exit import exit_now
+    exit_now(main())

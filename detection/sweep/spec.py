@@ -7,6 +7,7 @@ A file has `sweep` (its name), `detector`, `data`, `base` (settings shared by ev
 fine-tuned baseline, each with its own `grid` axes and optional `base` / `scaling` overrides.
 """
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -46,7 +47,8 @@ SCALING_KEYS = {
     "warmup_fraction": ((int, float), 0.0),
 }
 AXES = ("norm", "batch", "lr_mult", "seed", "bn_momentum", "gn_groups", "activation", "weight_decay")
-TOP_KEYS = ("sweep", "detector", "scale", "data", "pretrain", "base", "scaling", "blocks")
+TOP_KEYS = ("sweep", "detector", "scale", "data", "pretrain", "base", "scaling", "blocks", "jobs")
+MAX_JOBS = 64
 PRETRAIN_KEYS = {  # the embedded default's stand-in for ImageNet pretraining (detection/sweep/pretrain_main.py)
     "steps": ((int,), 300),
     "batch": ((int,), 64),
@@ -101,10 +103,15 @@ class Cell:
     def as_dict(self):
         return dataclasses.asdict(self)
 
-    @property
+    @functools.cached_property
+    def canonical(self):
+        """The cell as JSON (sorted keys): what its id hashes and what its result file records."""
+        return json.dumps(self.as_dict(), sort_keys=True, default=str)
+
+    @functools.cached_property
     def id(self):
-        """Stable across runs and machines: derived from the resolved cell only."""
-        digest = hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True, default=str).encode()).hexdigest()[:8]
+        """Stable across runs and machines: derived from the resolved cell only (computed once)."""
+        digest = hashlib.sha256(self.canonical.encode()).hexdigest()[:8]
         label = self.norm_label.replace("/", "_")
         return f"{self.block}-{label}-b{self.batch}-m{self.lr_mult:g}-s{self.seed}-{digest}"
 
@@ -163,6 +170,16 @@ def _settings(defaults, given, keys, path):
 
 def load(path):
     """Reads and validates a sweep file; returns (name, [Cell])."""
+    return parse(_read(path), str(path))
+
+
+def jobs(path):
+    """The sweep's `jobs`: how many cells run at once on this machine (default 1; not part of any cell)."""
+    document = _read(path)
+    return document.get("jobs", 1) if isinstance(document, dict) else 1
+
+
+def _read(path):
     try:
         with open(path, "rb") as f:
             raw = f.read()
@@ -178,7 +195,7 @@ def load(path):
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise SweepConfigError(f"{path}:{where}: malformed YAML: {problem}") from error
-    return parse(document, str(path))
+    return document
 
 
 def parse(document, source="<sweep>"):
@@ -191,6 +208,10 @@ def parse(document, source="<sweep>"):
     if not isinstance(name, str) or not NAME.match(name):
         raise SweepConfigError(f"sweep: {name!r} is not a valid sweep name (letters, digits, '_', '-', '.'; "
                                f"no path separators; at most 64 characters)")
+    jobs_value = document.get("jobs", 1)
+    _check_type(jobs_value, (int,), ["jobs"])
+    if not 1 <= jobs_value <= MAX_JOBS:
+        raise SweepConfigError(f"jobs: {jobs_value!r} must be between 1 and {MAX_JOBS} (cells run at once)")
     detector = document.get("detector", "retinanet")
     if detector not in DETECTORS:
         raise SweepConfigError(f"detector: unknown detector {detector!r}{did_you_mean(detector, DETECTORS)}; "

@@ -1,0 +1,128 @@
+"""Kill anywhere, lose nothing (issue 6): SIGKILLs a tiny sweep's whole process group at random moments.
+
+    python benchmarks/kill_harness.py [--kills 20] [--seed 0] [--work /tmp/frn-kill-harness]
+
+1. Runs the tiny sweep (2 RetinaNet cells, 24 steps each, generated data) once uninterrupted.
+2. Runs it again from empty results, SIGKILLing the process group (runner + cell process) after a
+   random delay, restarting each time, until --kills kills have hit a live sweep; then lets it finish.
+   Each kill is labelled with the phase it hit, read from the logs: start-up, training,
+   checkpoint, evaluation, result writing or gathering.
+3. Checks: exit code 0 at the end; one result file per cell, each finished with 24 steps; the
+   final tables equal the uninterrupted run's (AP to 1e-6, every column but wall time and
+   images/s); every .json under results/ parses (no half-written file); leftover temporary
+   files (a kill between write and rename) are counted, and never read as results.
+Takes about 10 minutes on 2 cores.
+"""
+import argparse
+import collections
+import json
+import os
+import pathlib
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tiny_sweep import write_tiny_sweep  # noqa: E402
+
+PHASES = [("cells", "result writing"), ("tables", "gathering"), ("running", "evaluation"),
+          ("COCO", "evaluation"), ("eval |", "evaluation"), ("checkpoint", "checkpoint"),
+          ("train |", "training"), ("training until", "training")]
+
+
+def start(sweep_file, where):
+    return subprocess.Popen([sys.executable, "run_sweep.py", "run", str(sweep_file), "--results",
+                             str(where / "results"), "--runs", str(where / "runs")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def phase(where, output_so_far):
+    """What the sweep was doing, from its runner output and the newest cell log."""
+    logs = sorted((where / "runs").glob("*/*/log.txt"), key=lambda p: p.stat().st_mtime)
+    if output_so_far.rstrip().endswith("..."):  # a cell was started
+        tail = logs[-1].read_text(errors="replace").splitlines()[-3:] if logs else []
+        text = " ".join(tail)
+        for needle, name in PHASES[2:]:
+            if needle in text:
+                return name
+        return "start-up (cell)"
+    if "tables:" in output_so_far:
+        return "gathering"
+    return "start-up (runner)"
+
+
+def grid(where, name):
+    rows = json.loads((where / "results" / name / "tables.json").read_text())["grid"]
+    return [{k: v for k, v in r.items() if k not in ("wall_s", "images_per_s")} for r in rows]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default="/tmp/frn-kill-harness")
+    args = parser.parse_args()
+    work = pathlib.Path(args.work)
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    sweep_file = write_tiny_sweep(work)
+    from detection.sweep.spec import load
+    name, cells = load(str(sweep_file))
+
+    began = time.time()
+    reference = start(sweep_file, work / "reference")
+    output, _ = reference.communicate()
+    full = time.time() - began
+    assert reference.returncode == 0, output
+    print(f"uninterrupted run: {full:.0f} s", flush=True)
+
+    rng = random.Random(args.seed)
+    killed = work / "killed"
+    phases, kills, tries = collections.Counter(), 0, 0
+    while kills < args.kills:
+        tries += 1
+        process = start(sweep_file, killed)
+        delay = rng.uniform(0.5, full * 0.6)
+        time.sleep(delay)
+        if process.poll() is not None:  # finished before the kill: start over from scratch to keep killing
+            process.communicate()
+            print(f"  try {tries}: the sweep finished before the kill at {delay:.1f} s; restarting it empty")
+            shutil.rmtree(killed)
+            continue
+        os.set_blocking(process.stdout.fileno(), False)
+        so_far = process.stdout.read() or ""
+        where = phase(killed, so_far)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        kills += 1
+        phases[where] += 1
+        print(f"  kill {kills}: after {delay:.1f} s, during {where}", flush=True)
+    final = start(sweep_file, killed)
+    output, _ = final.communicate()
+    assert final.returncode == 0, output
+
+    results = {p.name[:-5]: json.loads(p.read_text()) for p in (killed / "results" / name / "cells").glob("*.json")}
+    assert sorted(results) == sorted(c.id for c in cells), sorted(results)
+    assert all(r["status"] == "finished" and r["steps"] == 24 for r in results.values())
+    reference_ap = {p.name[:-5]: json.loads(p.read_text())["coco"]["AP"]
+                    for p in (work / "reference" / "results" / name / "cells").glob("*.json")}
+    diff = max(abs(results[k]["coco"]["AP"] - reference_ap[k]) for k in reference_ap)
+    for path in (killed / "results").rglob("*.json"):
+        json.loads(path.read_text())  # every file named .json is whole
+    leftovers = [p.name for p in (killed / "results").rglob("*.tmp-*")]
+    same = grid(killed, name) == grid(work / "reference", name)
+    print(f"kills survived / tried: {kills}/{kills} (restarts after an early finish: {tries - kills})")
+    print(f"phases hit: {dict(phases)}")
+    print(f"cells: {len(results)} finished once each; AP max |killed - uninterrupted| = {diff:.2e}")
+    print(f"final tables equal the uninterrupted run's: {same}; leftover temporary files (never read): {len(leftovers)}")
+    sys.exit(0 if same and diff <= 1e-6 else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""`run` checks every cell against Model Garden before anything trains: one line, exit code 2, nothing written."""
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from detection.sweep import preflight
+from detection.sweep.errors import SweepConfigError
+from detection.sweep.spec import parse
+from detection_data import tiny_dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("preflight") / "data")
+
+
+def _document(data, **base):
+    return {"sweep": "pf", "scale": "embedded",
+            "data": {"train": data.tfrecords("train"), "val": data.tfrecords("val"),
+                     "annotations": data.annotations("val"), "num_classes": data.num_classes},
+            "base": {"replicas": 2, "batch": 4, "image_size": 64, **base},
+            "scaling": {"base_batch": 4, "base_steps": 4}, "blocks": {"scratch": {"grid": {"norm": ["frn", "gn"]}}}}
+
+
+def test_a_valid_sweep_passes(data):
+    preflight.check(parse(_document(data))[1])
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"overrides": {"task.model.no_such_field": 1}}, r"overrides .* do not apply to Model Garden's frn_retinanet_embedded"),
+    ({"overrides": {"task.train_data.global_batch_size": "big"}}, r"overrides .* do not apply"),
+    ({"overrides": {"trainer.no_such": {"a": 1}}}, r"overrides .* do not apply"),
+    ({"init_checkpoint": "/nonexistent/ckpt"}, r"init_checkpoint '/nonexistent/ckpt' is neither a checkpoint"),
+    ({"overrides": {"task.model.backbone.type": "resnet_9000"}}, r"backbone.type 'resnet_9000' is unknown"),
+])
+def test_bad_cell_overrides_fail_before_training(data, change, message):
+    with pytest.raises(SweepConfigError, match=message) as error:
+        preflight.check(parse(_document(data, **change))[1])
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("data_change, message", [
+    ({"train": "/nonexistent/train-*.tfrecord"}, r"input_path '/nonexistent/train-\*.tfrecord' matches no TFRecord"),
+    ({"annotations": "/nonexistent/instances.json"}, r"annotation_file '/nonexistent/instances.json' does not exist"),
+    ({"num_classes": 2}, r"num_classes 2 must be greater than the largest category id 4"),
+])
+def test_missing_or_inconsistent_data_fails_before_training(data, data_change, message):
+    document = _document(data)
+    document["data"].update(data_change)
+    with pytest.raises(SweepConfigError, match=message):
+        preflight.check(parse(document)[1])
+
+
+def test_cli_run_with_a_bad_override_exits_2_and_writes_nothing(data, tmp_path):
+    config = tmp_path / "pf.yaml"
+    config.write_text(yaml.safe_dump(_document(data, overrides={"task.model.no_such_field": 1})))
+    result = subprocess.run([sys.executable, "run_sweep.py", "run", str(config), "--results", str(tmp_path / "results"),
+                             "--runs", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: blocks.scratch") and len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
