@@ -5,9 +5,11 @@
 1. Runs the tiny sweep (2 RetinaNet cells, 24 steps each, generated data) once uninterrupted.
 2. Runs it again from empty results, SIGKILLing the process group (runner + cell process) after a
    random delay, restarting each time, until --kills kills have hit a live sweep; then lets it finish.
+   When a restarted sweep finishes before its kill, that completed killed sequence is checked
+   (step 3) and the sweep starts again from empty results, so every kill counts.
    Each kill is labelled with the phase it hit, read from the logs: start-up, training,
    checkpoint, evaluation, result writing or gathering.
-3. Checks: exit code 0 at the end; one result file per cell, each finished with 24 steps; the
+3. Checks, for every completed sequence: exit code 0; one result file per cell, each finished with 24 steps; the
    final tables equal the uninterrupted run's (AP to 1e-6, every column but wall time and
    images/s); every .json under results/ parses (no half-written file); leftover temporary
    files (a kill between write and rename) are counted, and never read as results.
@@ -62,6 +64,21 @@ def grid(where, name):
     return [{k: v for k, v in r.items() if k not in ("wall_s", "images_per_s")} for r in rows]
 
 
+def check(killed, work, name, cells):
+    """(tables equal, max AP difference, leftover temp files) of a finished killed run vs the reference."""
+    results = {p.name[:-5]: json.loads(p.read_text()) for p in (killed / "results" / name / "cells").glob("*.json")}
+    if sorted(results) != sorted(c.id for c in cells) or not all(
+            r["status"] == "finished" and r["steps"] == 24 for r in results.values()):
+        return False, float("inf"), []
+    reference_ap = {p.name[:-5]: json.loads(p.read_text())["coco"]["AP"]
+                    for p in (work / "reference" / "results" / name / "cells").glob("*.json")}
+    diff = max(abs(results[k]["coco"]["AP"] - reference_ap[k]) for k in reference_ap)
+    for path in (killed / "results").rglob("*.json"):
+        json.loads(path.read_text())  # every file named .json is whole
+    leftovers = [p.name for p in (killed / "results").rglob("*.tmp-*")]
+    return grid(killed, name) == grid(work / "reference", name) and diff <= 1e-6, diff, leftovers
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kills", type=int, default=20)
@@ -84,15 +101,18 @@ def main():
 
     rng = random.Random(args.seed)
     killed = work / "killed"
-    phases, kills, tries = collections.Counter(), 0, 0
+    phases, kills, tries, completions = collections.Counter(), 0, 0, []
     while kills < args.kills:
         tries += 1
         process = start(sweep_file, killed)
         delay = rng.uniform(0.5, full * 0.6)
         time.sleep(delay)
-        if process.poll() is not None:  # finished before the kill: start over from scratch to keep killing
-            process.communicate()
-            print(f"  try {tries}: the sweep finished before the kill at {delay:.1f} s; restarting it empty")
+        if process.poll() is not None:  # finished before the kill: check it, then start over to keep killing
+            output, _ = process.communicate()
+            ok = process.returncode == 0 and check(killed, work, name, cells)[0]
+            completions.append(ok)
+            print(f"  try {tries}: the sweep finished (after {kills} kills) before the kill at {delay:.1f} s; "
+                  f"tables equal the uninterrupted run's: {ok}; restarting it empty")
             shutil.rmtree(killed)
             continue
         os.set_blocking(process.stdout.fileno(), False)
@@ -107,21 +127,14 @@ def main():
     output, _ = final.communicate()
     assert final.returncode == 0, output
 
-    results = {p.name[:-5]: json.loads(p.read_text()) for p in (killed / "results" / name / "cells").glob("*.json")}
-    assert sorted(results) == sorted(c.id for c in cells), sorted(results)
-    assert all(r["status"] == "finished" and r["steps"] == 24 for r in results.values())
-    reference_ap = {p.name[:-5]: json.loads(p.read_text())["coco"]["AP"]
-                    for p in (work / "reference" / "results" / name / "cells").glob("*.json")}
-    diff = max(abs(results[k]["coco"]["AP"] - reference_ap[k]) for k in reference_ap)
-    for path in (killed / "results").rglob("*.json"):
-        json.loads(path.read_text())  # every file named .json is whole
-    leftovers = [p.name for p in (killed / "results").rglob("*.tmp-*")]
-    same = grid(killed, name) == grid(work / "reference", name)
+    same, diff, leftovers = check(killed, work, name, cells)
+    completions.append(same)
     print(f"kills survived / tried: {kills}/{kills} (restarts after an early finish: {tries - kills})")
     print(f"phases hit: {dict(phases)}")
-    print(f"cells: {len(results)} finished once each; AP max |killed - uninterrupted| = {diff:.2e}")
+    print(f"cells: {len(cells)} finished once each; AP max |killed - uninterrupted| = {diff:.2e}")
     print(f"final tables equal the uninterrupted run's: {same}; leftover temporary files (never read): {len(leftovers)}")
-    sys.exit(0 if same and diff <= 1e-6 else 1)
+    print(f"completed killed sequences checked: {len(completions)}, all equal to the uninterrupted run: {all(completions)}")
+    sys.exit(0 if all(completions) else 1)
 
 
 if __name__ == "__main__":
