@@ -175,7 +175,7 @@ class Sweep:
         for pretrain in dict.fromkeys(c.pretrain for c in self.cells if c.pretrain):
             if any(c.pretrain == pretrain and not self.settled(cell_result_path(self.results_dir, c.id), c.id, c)
                    for c in self.cells):
-                self.ensure_pretrained(pretrain, wait=False)
+                ensure_pretrained(self, pretrain, False)
         while True:
             waiting = False
             for index, cell in enumerate(self.cells, start=1):
@@ -204,8 +204,8 @@ def check_roots(results_root, runs_root):
                                    f"trains on gs:// with python -m detection.train --run_dir gs://...")
 
 
-def ensure_pretrained(sweep, pretrain):
-    return sweep.ensure_pretrained(pretrain)
+def ensure_pretrained(sweep, pretrain, wait=True):
+    return sweep.ensure_pretrained(pretrain, wait)
 
 
 def run(name, cells, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print, jobs=1,
@@ -220,11 +220,21 @@ def run(name, cells, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print, 
         result, _ = load_result(cell_result_path(sweep.results_dir, cell.id), cell)
         if result and result["status"] in DONE:
             log(f"[{index}/{len(cells)}] {cell.id}: {result['status']} before, skipped")
-    workers = [threading.Thread(target=sweep.work, name=f"sweep-worker-{i}", daemon=True) for i in range(jobs)]
+    errors = []
+
+    def work():
+        try:
+            sweep.work()
+        except BaseException as error:  # surfaced after the other workers finish, never lost in a thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, name=f"sweep-worker-{i}", daemon=True) for i in range(jobs)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+    if errors:
+        raise errors[0]
     return {c.id: (load_result(cell_result_path(sweep.results_dir, c.id), c)[0] or {}).get("status", "pending")
             for c in cells}
 
