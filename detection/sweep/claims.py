@@ -16,6 +16,8 @@ import socket
 import time
 import uuid
 
+from detection.storage import write_json_atomic
+
 STALE_AFTER = 600.0
 HEARTBEAT_EVERY = 10.0
 
@@ -101,10 +103,6 @@ def try_claim(path, stale_after=STALE_AFTER, log=None):
                 who = f"{info.get('host')}:{info.get('pid')}" if info else "an unreadable claim"
                 log(f"taking over {os.path.basename(path)[:-5]} from {who} (gone or silent for {age:.0f} s)")
         token = uuid.uuid4().hex
-        tmp = f"{path}.tmp-{token}"
-        with open(tmp, "w") as f:
-            json.dump({"host": socket.gethostname(), "pid": os.getpid(), "token": token, "since": time.time()}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_json_atomic(path, {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+                                 "since": time.time()}, indent=None)
         return Claim(path, token)
