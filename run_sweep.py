@@ -1,51 +1,72 @@
 #!/usr/bin/env python3
-"""Runs a sweep of detector trainings from a YAML grid (DESIGN.md: run_sweep.py).
+"""Runs a sweep of detector trainings from a YAML grid (docs/ARCHITECTURE.md).
 
     python run_sweep.py                                  run configs/default.yaml (the embedded default)
     python run_sweep.py run CONFIG [--only GLOB,...]     check every cell, then run the unfinished ones in order,
                          [--jobs N]                      N at a time (default: the file's `jobs`, else 1)
+                         [--shard I/N | --shard auto]    only shard I of N (a SLURM array / Kubernetes Indexed Job task)
+                         [--stage pretrain]              only the pretrain step the fine-tuned cells wait for
     python run_sweep.py plan CONFIG  (or --dry-run)      list the cells (id, norm, B, B per replica, m, lr,
                                                          steps, init) and totals; no TensorFlow
     python run_sweep.py gather CONFIG                    (re)build results/<sweep>/tables.* and the plot
+    python run_sweep.py submit CONFIG --engine slurm|k8s write launch files for a cluster (and, with --submit,
+                                                         submit them)
 
 Each cell trains in its own process (run directory runs/<sweep>/<cell id>/, git-ignored) and
 leaves results/<sweep>/cells/<cell id>.json; a rerun skips finished cells and resumes an
 interrupted one from its last checkpoint. Cells are claimed before they start, so several runners
-on one results directory run each cell once. Exit codes: 0 every cell finished, 1 some cells
-failed or diverged (summary printed) or a result file could not be written, 2 bad config
-(nothing run).
+on one results directory run each cell once; shards of a job array need no claims, so their
+--results and --runs may be gs://. SIGTERM makes running cells save a checkpoint and stop.
+Exit codes: 0 every cell finished, 1 some cells failed or diverged (summary printed) or a result
+file could not be written, 2 bad config (nothing run, nothing written).
 """
 import argparse
 import os
 import sys
 
-from detection.storage import StorageError
-from detection.sweep import runner, tables
-from detection.sweep.errors import SweepConfigError
-from detection.sweep.plan import describe
-from detection.sweep.results import RESULTS_ROOT, RUNS_ROOT
-from detection.sweep import spec
-from detection.sweep.spec import load
+from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
+from common.storage import StorageError
+from sweep import runner, shards, tables
+from sweep.errors import SweepConfigError
+from sweep.keys import MAX_JOBS
+from sweep.plan import describe
+from sweep.spec import load
 
-DEFAULT_CONFIG = os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "default.yaml")
+DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.yaml")
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="run", choices=["plan", "run", "gather"])
+    parser.add_argument("command", nargs="?", default="run", choices=["plan", "run", "gather", "submit"])
     parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
     parser.add_argument("--dry-run", action="store_true", help="same as the plan command")
     parser.add_argument("--only", default="", help="comma-separated globs or substrings of cell ids")
-    parser.add_argument("--results", default=RESULTS_ROOT, help="results root (default: results/)")
+    parser.add_argument("--results", default=RESULTS_ROOT, help="results root (default: results/; gs:// with --shard)")
     parser.add_argument("--runs", default=RUNS_ROOT, help="run directories root (default: runs/, git-ignored)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="cells to run at once on this machine (default: the sweep's `jobs`, else 1)")
+    parser.add_argument("--shard", default="", help="I/N: run shard I of N (0-based); auto: from SLURM_ARRAY_TASK_ID"
+                        "/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX/SWEEP_SHARD_COUNT")
+    parser.add_argument("--stage", choices=["cells", "pretrain"], default="cells",
+                        help="pretrain: run only the pretrain step (a job the sharded cells wait for)")
+    parser.add_argument("--allow-cpu", action="store_true", help="let scale: paper cells run without GPUs (tests)")
+    launch = parser.add_argument_group("submit")
+    launch.add_argument("--engine", choices=["slurm", "k8s"], help="the cluster's scheduler")
+    launch.add_argument("--parallel", type=int, default=8, help="shards running at once (default 8)")
+    launch.add_argument("--gpus-per-cell", type=int, default=None,
+                        help="GPUs each task gets (default: the cells' replicas, 0 for the embedded scale)")
+    launch.add_argument("--shards", type=int, default=None, help="array size (default: one shard per cell)")
+    launch.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/)")
+    launch.add_argument("--repo", default=REPO_ROOT, help="this repository on the cluster (default: here)")
+    launch.add_argument("--time", default="48:00:00", help="SLURM time limit per task")
+    launch.add_argument("--image", default="frn-detection-bench:latest", help="container image (k8s)")
+    launch.add_argument("--submit", action="store_true", help="also submit (sbatch / kubectl apply)")
     args = parser.parse_args(argv)
     try:
-        name, cells = load(args.config)
-        if args.jobs is not None and not 1 <= args.jobs <= spec.MAX_JOBS:
-            raise SweepConfigError(f"--jobs: {args.jobs} must be between 1 and {spec.MAX_JOBS}")
-        return _command(args, name, runner.select(cells, args.only), cells)
+        sweep = load(args.config)
+        if args.jobs is not None and not 1 <= args.jobs <= MAX_JOBS:
+            raise SweepConfigError(f"--jobs: {args.jobs} is out of range; valid: 1 to {MAX_JOBS}")
+        return _command(args, sweep, runner.select(sweep.cells, args.only))
     except SweepConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -54,19 +75,31 @@ def main(argv=None):
         return 1
 
 
-def _command(args, name, cells, all_cells):
+def _command(args, sweep, cells):
     if args.dry_run or args.command == "plan":
-        print("\n".join(describe(name, cells)))
+        print("\n".join(describe(sweep.name, cells)))
         return 0
-    results_dir = os.path.join(args.results, name)
+    if args.command == "submit":
+        from sweep.submit import submit
+        return submit(args, sweep)
+    results_dir = os.path.join(args.results, sweep.name)
     if args.command == "run":
-        runner.check_roots(args.results, args.runs)
-        from detection.sweep import preflight  # imports TensorFlow: every cell checked before any trains
-        preflight.check(cells)
-        jobs = args.jobs or spec.jobs(args.config)
-        statuses = runner.run(name, cells, results_root=args.results, runs_root=args.runs, jobs=jobs,
-                              log=lambda line: print(line, flush=True))
-    built = tables.gather(name, all_cells, results_dir)
+        shard = shards.parse_shard(args.shard)
+        if shard:
+            cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in set(cells)]
+        elif args.stage == "cells":
+            runner.check_roots(args.results, args.runs)
+        from sweep import preflight  # imports TensorFlow: every cell checked before any trains
+        preflight.check(cells, allow_cpu=args.allow_cpu)
+        if shard:
+            shards.ensure_plan(sweep, results_dir, shard[1])
+        log = lambda line: print(line, flush=True)  # noqa: E731
+        if args.stage == "pretrain":
+            statuses = runner.run_pretrain_stage(sweep, args.results, args.runs, log)
+        else:
+            statuses = runner.run(sweep, cells, results_root=args.results, runs_root=args.runs, jobs=args.jobs,
+                                  log=log, sharded=bool(shard))
+    built = tables.gather(sweep.name, sweep.cells, results_dir)
     print(f"tables: {os.path.join(results_dir, 'tables.md')} ({built['counts']})")
     if args.command == "gather":
         return 0
@@ -74,6 +107,7 @@ def _command(args, name, cells, all_cells):
     for cid, status in unfinished.items():
         print(f"  {status}: {cid}", file=sys.stderr)
     return 1 if unfinished else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

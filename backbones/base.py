@@ -42,12 +42,6 @@ def as_factory(norm_act):
     return NormActFactory.from_dict(norm_act)
 
 
-def pick_variant(variants, variant, arch):
-    if variant not in variants:
-        raise ValueError(f"unknown {arch} variant {variant!r}; valid variants: {', '.join(variants)}")
-    return variants[variant]
-
-
 def scaled(width, multiplier):
     return max(8, int(round(width * multiplier)))
 
@@ -56,13 +50,35 @@ class MultilevelBackbone(tf_keras.Model):
     """A functional backbone whose outputs are feature maps keyed by level ('2'..'5').
 
     Level L has stride 2^L; `output_specs` maps each level to its shape, which is what Model
-    Garden's decoders (FPN) and heads read.
+    Garden's decoders (FPN) and heads read. A subclass names its architecture (`ARCH`), its
+    `VARIANTS` (variant -> setting) and builds its layers in `_build`; the constructor, input,
+    norm-act factory, convolutions and serializable config are shared here.
     """
 
-    def __init__(self, inputs, endpoints, config, **kwargs):
-        self._config_dict = dict(config)
+    ARCH = None
+    VARIANTS = {}
+
+    def __init__(self, input_specs=None, variant="full", norm_act=None, kernel_regularizer=None, **kwargs):
+        if variant not in self.VARIANTS:
+            raise ValueError(f"unknown {self.ARCH} variant {variant!r}; valid variants: {', '.join(self.VARIANTS)}")
+        make = as_factory(norm_act)
+        inputs = tf_keras.Input(shape=input_shape_of(input_specs)[1:])
+        endpoints = self._build(inputs, self.VARIANTS[variant], make, Conv(kernel_regularizer))
+        self._config_dict = {
+            "input_specs": input_shape_of(input_specs),
+            "variant": variant,
+            "norm_act": make.to_dict(),
+            "kernel_regularizer": tf_keras.regularizers.serialize(as_regularizer(kernel_regularizer))
+            if kernel_regularizer is not None else None,
+        }
         self._output_specs = {level: endpoints[level].get_shape() for level in endpoints}
-        super().__init__(inputs=inputs, outputs=endpoints, **kwargs)
+        super().__init__(inputs=inputs, outputs=endpoints, name=kwargs.pop("name", f"{self.ARCH}_{variant}"),
+                         **kwargs)
+
+    @staticmethod
+    def _build(inputs, setting, norm_act, conv):
+        """The layers from `inputs`; returns {level: feature map}. `setting` is VARIANTS[variant]."""
+        raise NotImplementedError
 
     @property
     def output_specs(self):
@@ -84,12 +100,11 @@ def input_shape_of(input_specs):
     return list(tf.TensorShape(shape).as_list())
 
 
-def backbone_config(input_specs, variant, norm_act, kernel_regularizer):
-    """The serializable constructor arguments every backbone keeps."""
-    return {
-        "input_specs": input_shape_of(input_specs),
-        "variant": variant,
-        "norm_act": as_factory(norm_act).to_dict(),
-        "kernel_regularizer": tf_keras.regularizers.serialize(as_regularizer(kernel_regularizer))
-        if kernel_regularizer is not None else None,
-    }
+def task_inputs(task_config):
+    """(InputSpec [None, H, W, C] from model.input_size, l2 kernel regularizer or None) of a task.
+
+    Model Garden's convention: l2(weight_decay / 2), which matches tf.nn.l2_loss.
+    """
+    input_specs = tf_keras.layers.InputSpec(shape=[None] + list(task_config.model.input_size))
+    weight_decay = task_config.losses.l2_weight_decay
+    return input_specs, (tf_keras.regularizers.l2(weight_decay / 2.0) if weight_decay else None)

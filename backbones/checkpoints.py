@@ -107,6 +107,7 @@ def copy_model_garden_resnet50(mg_resnet, ours):
 def convert_model_garden_resnet50(src, dst, input_size=224):
     """Reads Model Garden's ResNet-50 checkpoint `src`, writes ours (BN, full) at `dst`."""
     from official.vision.modeling.backbones import resnet
+
     from backbones.resnet_v1 import ResNetV1
     spec = tf_keras.layers.InputSpec(shape=[None, input_size, input_size, 3])
     mg_resnet = resnet.ResNet(50, spec)

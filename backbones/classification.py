@@ -16,7 +16,7 @@ from official.vision.modeling.backbones import factory as backbone_factory
 from official.vision.tasks import image_classification as mg_task
 
 from backbones import registration  # noqa: F401  (registers the backbone builders)
-from backbones.base import KERNEL_INITIALIZER
+from backbones.base import KERNEL_INITIALIZER, task_inputs
 from backbones.configs import Backbone, ResNetV2, norm_act_factory
 
 VGG_FC_WIDTH = {"full": 4096, "small": 256}
@@ -103,9 +103,7 @@ class BackboneClassification(mg_task.ImageClassificationTask):
 
     def build_model(self):
         model_config = self.task_config.model
-        input_specs = tf_keras.layers.InputSpec(shape=[None] + list(model_config.input_size))
-        weight_decay = self.task_config.losses.l2_weight_decay
-        regularizer = tf_keras.regularizers.l2(weight_decay / 2.0) if weight_decay else None
+        input_specs, regularizer = task_inputs(self.task_config)
         backbone = backbone_factory.build_backbone(
             input_specs=input_specs, backbone_config=model_config.backbone,
             norm_activation_config=model_config.norm_activation, l2_regularizer=regularizer)

@@ -6,7 +6,6 @@ overrides. Model Garden's own `norm_activation` config cannot express FRN+TLU; o
 each backbone config as `norm_activation`.
 """
 import dataclasses
-from typing import Optional
 
 from official.modeling import hyperparams
 from official.vision.configs import backbones as mg_backbones
@@ -20,7 +19,7 @@ class NormActivation(hyperparams.Config):
     norm: str = "bn"                 # a name in norm_layers.NORMS
     activation: str = ""             # '' = the norm's paired activation (tlu for frn, else relu)
     bn_momentum: float = 0.99        # bn, sync_bn, batch_renorm
-    epsilon: Optional[float] = None  # None = the norm's default (BN 1e-3, GN/LN/IN 1e-5, FRN 1e-6)
+    epsilon: float | None = None  # None = the norm's default (BN 1e-3, GN/LN/IN 1e-5, FRN 1e-6)
     gn_groups: int = 32              # gn
     frn_learned_epsilon: bool = False  # frn, frn_relu
 

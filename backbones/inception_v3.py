@@ -6,7 +6,7 @@ does not change any parameter count. The auxiliary head is in backbones/classifi
 """
 import tf_keras
 
-from backbones.base import Conv, MultilevelBackbone, as_factory, backbone_config, input_shape_of, pick_variant, scaled
+from backbones.base import MultilevelBackbone, scaled
 
 # variant -> (modules at 35x35, at 17x17, at 8x8; width multiplier)
 VARIANTS = {
@@ -99,11 +99,12 @@ def module_c(x, unit, name):
 class InceptionV3(MultilevelBackbone):
     """Endpoints: '2' stem (stride 4, 192 ch), '3' mixed2, '4' mixed7, '5' mixed10."""
 
-    def __init__(self, input_specs=None, variant="full", norm_act=None, kernel_regularizer=None, **kwargs):
-        (n_a, n_b, n_c), width = pick_variant(VARIANTS, variant, "inception_v3")
-        make = as_factory(norm_act)
-        unit = _Units(make, Conv(kernel_regularizer), width)
-        inputs = tf_keras.Input(shape=input_shape_of(input_specs)[1:])
+    ARCH, VARIANTS = "inception_v3", VARIANTS
+
+    @staticmethod
+    def _build(inputs, setting, make, conv):
+        (n_a, n_b, n_c), width = setting
+        unit = _Units(make, conv, width)
         x = unit.chain(inputs, [(32, 3, 2), (32, 3), (64, 3)], "stem_a")
         x = tf_keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool1")(x)
         x = unit.chain(x, [(80, 1), (192, 3)], "stem_b")
@@ -126,5 +127,4 @@ class InceptionV3(MultilevelBackbone):
             x = module_c(x, unit, f"mixed{mixed}")
             mixed += 1
         endpoints["5"] = x
-        super().__init__(inputs, endpoints, backbone_config(input_specs, variant, make, kernel_regularizer),
-                         name=kwargs.pop("name", f"inception_v3_{variant}"), **kwargs)
+        return endpoints

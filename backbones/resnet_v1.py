@@ -5,7 +5,7 @@ has no activation and the activation after the add comes from the same factory (
 """
 import tf_keras
 
-from backbones.base import Conv, MultilevelBackbone, as_factory, backbone_config, input_shape_of, pick_variant, scaled
+from backbones.base import MultilevelBackbone, scaled
 
 # variant -> (blocks per stage for levels 2..5, width multiplier)
 VARIANTS = {
@@ -30,24 +30,28 @@ def bottleneck_v1(x, filters, strides, projection, norm_act, conv, name):
     return norm_act.act_only(name=f"{name}_out_act")(x)
 
 
+def stage_blocks(blocks, width):
+    """(level, block index, filters, strides) of every bottleneck: levels 2..5, stride 2 on the first
+    block of levels 3..5 (so each stage output is one level)."""
+    for level, (repeats, filters) in enumerate(zip(blocks, STAGE_FILTERS), start=2):
+        for block in range(repeats):
+            yield level, block, scaled(filters, width), 2 if (block == 0 and level > 2) else 1
+
+
 class ResNetV1(MultilevelBackbone):
     """Endpoints '2'..'5' (strides 4..32); the BN 'full' variant is Model Garden's ResNet-50."""
 
-    def __init__(self, input_specs=None, variant="full", norm_act=None, kernel_regularizer=None, **kwargs):
-        blocks, width = pick_variant(VARIANTS, variant, "resnet_v1")
-        make = as_factory(norm_act)
-        conv = Conv(kernel_regularizer)
-        inputs = tf_keras.Input(shape=input_shape_of(input_specs)[1:])
+    ARCH, VARIANTS = "resnet_v1", VARIANTS
+
+    @staticmethod
+    def _build(inputs, setting, make, conv):
+        blocks, width = setting
         stem = scaled(64, width)
         x = conv(stem, 7, 2, name="stem_conv")(inputs)
         x = make(stem, name="stem_norm")(x)
         x = tf_keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
         endpoints = {}
-        for level, (repeats, filters) in enumerate(zip(blocks, STAGE_FILTERS), start=2):
-            filters = scaled(filters, width)
-            for block in range(repeats):
-                strides = 2 if (block == 0 and level > 2) else 1
-                x = bottleneck_v1(x, filters, strides, block == 0, make, conv, f"l{level}_b{block + 1}")
-            endpoints[str(level)] = x
-        super().__init__(inputs, endpoints, backbone_config(input_specs, variant, make, kernel_regularizer),
-                         name=kwargs.pop("name", f"resnet_v1_{variant}"), **kwargs)
+        for level, block, filters, strides in stage_blocks(blocks, width):
+            x = bottleneck_v1(x, filters, strides, block == 0, make, conv, f"l{level}_b{block + 1}")
+            endpoints[str(level)] = x  # the stage's last block stays
+        return endpoints

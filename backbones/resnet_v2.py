@@ -6,8 +6,8 @@ are the levels; convs have no bias. Level 5 ends with the final norm + activatio
 """
 import tf_keras
 
-from backbones.base import Conv, MultilevelBackbone, as_factory, backbone_config, input_shape_of, pick_variant, scaled
-from backbones.resnet_v1 import STAGE_FILTERS, VARIANTS
+from backbones.base import MultilevelBackbone, scaled
+from backbones.resnet_v1 import VARIANTS, stage_blocks
 
 
 def bottleneck_v2(x, in_channels, filters, strides, norm_act, conv, name):
@@ -27,22 +27,18 @@ def bottleneck_v2(x, in_channels, filters, strides, norm_act, conv, name):
 class ResNetV2(MultilevelBackbone):
     """Pre-activation ResNet; endpoints '2'..'5' (strides 4..32)."""
 
-    def __init__(self, input_specs=None, variant="full", norm_act=None, kernel_regularizer=None, **kwargs):
-        blocks, width = pick_variant(VARIANTS, variant, "resnet_v2")
-        make = as_factory(norm_act)
-        conv = Conv(kernel_regularizer)
-        inputs = tf_keras.Input(shape=input_shape_of(input_specs)[1:])
+    ARCH, VARIANTS = "resnet_v2", VARIANTS
+
+    @staticmethod
+    def _build(inputs, setting, make, conv):
+        blocks, width = setting
         channels = scaled(64, width)
         x = conv(channels, 7, 2, name="stem_conv")(inputs)
         x = tf_keras.layers.MaxPool2D(3, 2, padding="same", name="stem_pool")(x)
         endpoints = {}
-        for level, (repeats, filters) in enumerate(zip(blocks, STAGE_FILTERS), start=2):
-            filters = scaled(filters, width)
-            for block in range(repeats):
-                strides = 2 if (block == 0 and level > 2) else 1
-                x = bottleneck_v2(x, channels, filters, strides, make, conv, f"l{level}_b{block + 1}")
-                channels = 4 * filters
-            endpoints[str(level)] = x
+        for level, block, filters, strides in stage_blocks(blocks, width):
+            x = bottleneck_v2(x, channels, filters, strides, make, conv, f"l{level}_b{block + 1}")
+            channels = 4 * filters
+            endpoints[str(level)] = x  # the stage's last block stays
         endpoints["5"] = make(channels, name="post_norm")(x)
-        super().__init__(inputs, endpoints, backbone_config(input_specs, variant, make, kernel_regularizer),
-                         name=kwargs.pop("name", f"resnet_v2_{variant}"), **kwargs)
+        return endpoints

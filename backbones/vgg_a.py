@@ -6,7 +6,7 @@ uses its learned epsilon (FRN Sec. 3.1.1). Convs have no bias (a norm follows ea
 """
 import tf_keras
 
-from backbones.base import Conv, MultilevelBackbone, as_factory, backbone_config, input_shape_of, pick_variant, scaled
+from backbones.base import MultilevelBackbone, scaled
 
 # variant -> width multiplier; the block structure is fixed (it is what makes it VGG-A)
 VARIANTS = {"full": 1.0, "small": 0.25}
@@ -16,11 +16,10 @@ BLOCKS = ((64,), (128,), (256, 256), (512, 512), (512, 512))
 class VGGA(MultilevelBackbone):
     """Endpoints '2'..'4' are the conv outputs of blocks 3-5 (strides 4-16), '5' is pool5 (32)."""
 
-    def __init__(self, input_specs=None, variant="full", norm_act=None, kernel_regularizer=None, **kwargs):
-        width = pick_variant(VARIANTS, variant, "vgg_a")
-        make = as_factory(norm_act)
-        conv = Conv(kernel_regularizer)
-        inputs = tf_keras.Input(shape=input_shape_of(input_specs)[1:])
+    ARCH, VARIANTS = "vgg_a", VARIANTS
+
+    @staticmethod
+    def _build(inputs, width, make, conv):
         x = inputs
         endpoints = {}
         for block, widths in enumerate(BLOCKS, start=1):
@@ -33,5 +32,4 @@ class VGGA(MultilevelBackbone):
             if block >= 3:
                 endpoints[str(block - 1)] = x
         endpoints["5"] = tf_keras.layers.MaxPool2D(2, 2, padding="same", name="pool5")(x)
-        super().__init__(inputs, endpoints, backbone_config(input_specs, variant, make, kernel_regularizer),
-                         name=kwargs.pop("name", f"vgg_a_{variant}"), **kwargs)
+        return endpoints

@@ -2,17 +2,16 @@
 
 Measured in one run, graph mode (tf.function), float32, on a CPU-sized input:
 
-    python benchmarks/backbone_speed.py                       # full-size backbones, 2x128x128
-    python benchmarks/backbone_speed.py --variant small --batch 8 --norms bn,gn,frn,ln
+    python -m benchmarks.backbone_speed                       # full-size backbones, 2x128x128
+    python -m benchmarks.backbone_speed --variant small --batch 8 --norms bn,gn,frn,ln
 """
 import argparse
-
-from timing import fwd_bwd_step, header, median_seconds
 
 import tensorflow as tf  # noqa: E402
 import tf_keras  # noqa: E402
 
 from backbones.registration import BACKBONES  # noqa: E402
+from benchmarks.timing import fwd_bwd_step, header, median_seconds
 from norm_layers import get_norm_act  # noqa: E402
 
 
@@ -36,7 +35,8 @@ def main():
         times = {}
         for norm in norms:
             model = BACKBONES[arch](spec, variant=args.variant, norm_act=get_norm_act(norm))
-            times[norm] = median_seconds(fwd_bwd_step(model), x, args.repeats, args.inner) * 1e3
+            step = fwd_bwd_step(model)
+            times[norm] = median_seconds(lambda step=step: step(x), args.repeats, args.inner) * 1e3
         print(f"{arch:<14}" + "".join(f"{times[n]:>12.1f}{times[n] / times['bn']:>7.2f}" for n in norms), flush=True)
 
 

@@ -4,22 +4,18 @@ Baselines: stock Model Garden `retinanet_resnetfpn_coco` (BatchNorm hard-wired) 
 and our BN model for GN and FRN. One batch of the embedded dataset at 256 px, float32, graph mode,
 one device; the model is the paper's R50-FPN (levels 3-7, 4-conv head) or the tiny CPU model.
 
-    python benchmarks/detector_step_speed.py                      # R50 and tiny, batch 2
-    python benchmarks/detector_step_speed.py --models tiny --batch 8
-Targets (issue 4): our BN <= 1.03x stock; FRN <= 1.05x our BN.
+    python -m benchmarks.detector_step_speed                      # R50 and tiny, batch 2
+    python -m benchmarks.detector_step_speed --models tiny --batch 8
+Targets: our BN <= 1.03x stock; FRN <= 1.05x our BN.
 """
 import argparse
-
-from timing import header
-
-import statistics  # noqa: E402
-import time  # noqa: E402
 
 import tensorflow as tf  # noqa: E402
 from official.core import exp_factory, task_factory  # noqa: E402
 from official.vision.tasks import retinanet as stock_retinanet  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
+from benchmarks.timing import header, median_seconds
 from detection import experiments  # noqa: E402
 from detection.data import embedded  # noqa: E402
 
@@ -47,16 +43,7 @@ def time_step(task, config, repeats, inner):
     optimizer = task.create_optimizer(config.trainer.optimizer_config, config.runtime)
     batch = next(iter(task.build_inputs(config.task.train_data)))
     step = tf.function(lambda inputs: task.train_step(inputs, model, optimizer))
-    for _ in range(2):
-        float(step(batch)["loss"])
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(inner):
-            logs = step(batch)
-        float(logs["loss"])
-        samples.append((time.perf_counter() - start) / inner)
-    return statistics.median(samples)
+    return median_seconds(lambda: step(batch)["loss"], repeats, inner, warmup=2)
 
 
 def main():

@@ -1,6 +1,6 @@
-"""Times `run_sweep.py gather` over 1,000 synthetic cell results (issue 5 target: under 1 s).
+"""Times `run_sweep.py gather` over 1,000 synthetic cell results (target: under 1 s).
 
-    python benchmarks/gather_speed.py [--cells-per-norm 100] [--repeats 5]
+    python -m benchmarks.gather_speed [--cells-per-norm 100] [--repeats 5]
 
 The grid is 10 norms x 4 batch sizes x 5 lr multipliers x 5 seeds = 1,000 cells, with random COCO
 stats; 5% of the cells failed, 3% diverged and 2% have no result yet (pending). The baseline, timed
@@ -11,16 +11,13 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from detection.sweep import tables  # noqa: E402
-from detection.sweep.results import (DIVERGED, FAILED, FINISHED, RESULT_FORMAT, cell_result_path, read_cell_results,  # noqa: E402
-                                     write_json_atomic)
-from detection.sweep.spec import parse  # noqa: E402
+from common.storage import write_json_atomic
+from sweep import tables
+from sweep.results import DIVERGED, FAILED, FINISHED, RESULT_FORMAT, cell_result_path, read_cell_results
+from sweep.spec import parse
 
 NORMS = ["bn", "sync_bn", "frozen_bn", "batch_renorm", "gn", "ln", "in", "frn", "frn_relu", "frn_learned_eps"]
 SWEEP = {"sweep": "gather_bench", "detector": "retinanet", "data": "embedded",
@@ -60,7 +57,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    name, cells = parse(SWEEP)
+    sweep = parse(SWEEP)
+    name, cells = sweep.name, sweep.cells
     with tempfile.TemporaryDirectory() as root:
         results_dir = os.path.join(root, name)
         synthetic_results(cells, results_dir)

@@ -1,6 +1,6 @@
-"""Kill anywhere, lose nothing (issue 6): SIGKILLs a tiny sweep's whole process group at random moments.
+"""Kill anywhere, lose nothing: SIGKILLs a tiny sweep's whole process group at random moments.
 
-    python benchmarks/kill_harness.py [--kills 20] [--seed 0] [--work /tmp/frn-kill-harness]
+    python -m benchmarks.kill_harness [--kills 20] [--seed 0] [--work /tmp/frn-kill-harness]
 
 1. Runs the tiny sweep (2 RetinaNet cells, 24 steps each, generated data) once uninterrupted.
 2. Runs it again from empty results, SIGKILLing the process group (runner + cell process) after a
@@ -27,11 +27,11 @@ import subprocess
 import sys
 import time
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from common.paths import REPO_ROOT
+from tests.tiny_sweep import write_tiny_sweep
 
-from tiny_sweep import write_tiny_sweep  # noqa: E402
+ROOT = pathlib.Path(REPO_ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 PHASES = [("cells", "result writing"), ("tables", "gathering"), ("running", "evaluation"),
           ("COCO", "evaluation"), ("eval |", "evaluation"), ("checkpoint", "checkpoint"),
@@ -89,8 +89,9 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     sweep_file = write_tiny_sweep(work)
-    from detection.sweep.spec import load
-    name, cells = load(str(sweep_file))
+    from sweep.spec import load
+    sweep = load(str(sweep_file))
+    name, cells = sweep.name, sweep.cells
 
     began = time.time()
     reference = start(sweep_file, work / "reference")

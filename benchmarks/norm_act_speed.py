@@ -1,22 +1,21 @@
 """Forward+backward time of each norm+act unit, as a ratio to BN+ReLU in the same run.
 
-Target (issue 2): frn (FRN+TLU) <= 1.10x bn+relu with XLA on CPU.
+Target: frn (FRN+TLU) <= 1.10x bn+relu with XLA on CPU.
 
-    python benchmarks/norm_act_speed.py                 # 8x56x56x256 float32, all norms
-    python benchmarks/norm_act_speed.py --norms bn,frn,gn --shape 8,28,28,256
+    python -m benchmarks.norm_act_speed                 # 8x56x56x256 float32, all norms
+    python -m benchmarks.norm_act_speed --norms bn,frn,gn --shape 8,28,28,256
 """
 import argparse
 
-from timing import fwd_bwd_step, header, median_seconds
-
 import tensorflow as tf  # noqa: E402  (after timing set the environment)
 
+from benchmarks.timing import fwd_bwd_step, header, median_seconds
 from norm_layers import NORMS, get_norm_act  # noqa: E402
 
 
 def time_unit(name, shape, jit_compile, repeats, inner):
-    unit = get_norm_act(name)(shape[-1])
-    return median_seconds(fwd_bwd_step(unit, jit_compile), tf.random.normal(shape), repeats, inner)
+    step, x = fwd_bwd_step(get_norm_act(name)(shape[-1]), jit_compile), tf.random.normal(shape)
+    return median_seconds(lambda: step(x), repeats, inner)
 
 
 def main():

@@ -1,13 +1,12 @@
 """Shared timing for the benchmark scripts: environment, compiled fwd+bwd steps, medians."""
 import os
 import statistics
-import sys
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from common.legacy_keras import use_legacy_keras
+
+use_legacy_keras()
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tensorflow as tf  # noqa: E402
 
@@ -24,15 +23,18 @@ def fwd_bwd_step(model, jit_compile=False):
     return step
 
 
-def median_seconds(step, x, repeats, inner, warmup=3):
-    """Median over `repeats` of the mean time of `inner` calls, after tracing and warm-up."""
+def median_seconds(call, repeats, inner, warmup=3):
+    """Median over `repeats` of the mean time of `inner` calls of `call()`, after tracing and warm-up.
+
+    The last call's outputs are fetched (numpy) before the clock stops, so queued work is counted.
+    """
     for _ in range(warmup):
-        tf.nest.map_structure(lambda t: t.numpy(), step(x))
+        tf.nest.map_structure(lambda t: t.numpy(), call())
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         for _ in range(inner):
-            out = step(x)
+            out = call()
         tf.nest.map_structure(lambda t: t.numpy(), out)
         samples.append((time.perf_counter() - start) / inner)
     return statistics.median(samples)

@@ -1,1 +1,1 @@
-"""detection/: detector configs, models, data, training, COCO evaluation and sweeps (DESIGN.md)."""
+"""detection/: detector configs, models, data, one-cell training and COCO evaluation (docs/ARCHITECTURE.md)."""

@@ -4,7 +4,7 @@ frn_retinanet_coco / frn_faster_rcnn_coco: Model Garden's retinanet_resnetfpn_co
 fasterrcnn_resnetfpn_coco with our ResNet-50 v1 + norm FPN + norm heads, trained from scratch
 as in the paper (FRN Sec. 4.2): B = 64 on 8 replicas with per-replica BN statistics,
 lr = 0.1 x B/64 (m = 0.1), 125k steps, SGD momentum 0.9, weight decay 4e-4, float32.
-The sweep (issue 5) varies B, m, steps and the norms.
+A sweep (sweep/, configs/) varies B, m, steps and the norms.
 
 frn_retinanet_embedded / frn_faster_rcnn_embedded: the same detectors scaled down for CPU runs
 on the generated dataset (detection/data/embedded.py).
@@ -90,7 +90,10 @@ def use_dataset(config, data):
     return config
 
 
-def _embedded(config, data=embedded.Dataset(embedded.DEFAULT_ROOT, embedded.Spec())):
+DEFAULT_DATASET = embedded.Dataset(embedded.DEFAULT_ROOT, embedded.Spec())  # where ensure() writes it
+
+
+def _embedded(config, data=DEFAULT_DATASET):
     """Shrinks a paper experiment to the generated dataset: 128 px, small backbone, levels 3-5."""
     model = config.task.model
     model.min_level, model.max_level = 3, 5

@@ -4,17 +4,15 @@ import os
 
 import tensorflow as tf
 
-# Model Garden's COCOEvaluator names -> the 12 pycocotools stats in COCOeval.stats order
-COCO_STATS = {"AP": "AP", "AP50": "AP50", "AP75": "AP75", "APs": "APs", "APm": "APm", "APl": "APl",
-              "ARmax1": "AR1", "ARmax10": "AR10", "ARmax100": "AR100", "ARs": "ARs", "ARm": "ARm", "ARl": "ARl"}
+from common.coco_stats import MODEL_GARDEN_NAMES
 
 
 def coco_stats(eval_logs):
     """The 12 COCO stats from Model Garden's eval logs, named AP .. ARl (AR1/AR10/AR100)."""
-    missing = [k for k in COCO_STATS if k not in eval_logs]
+    missing = [theirs for theirs in MODEL_GARDEN_NAMES.values() if theirs not in eval_logs]
     if missing:
         raise KeyError(f"COCO evaluation returned no {missing}; got {sorted(eval_logs)}")
-    return {ours: float(eval_logs[theirs]) for theirs, ours in COCO_STATS.items()}
+    return {ours: float(eval_logs[theirs]) for ours, theirs in MODEL_GARDEN_NAMES.items()}
 
 
 def scalar_curves(summary_dir):

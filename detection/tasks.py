@@ -1,13 +1,13 @@
 """Model Garden tasks for our detectors: the stock RetinaNet / Mask R-CNN tasks (data, anchors,
 losses, COCO evaluation) with our model builders and a strict backbone checkpoint load."""
 import tensorflow as tf
-import tf_keras
 from absl import logging
 from official.core import task_factory
 from official.vision.tasks import maskrcnn as mg_maskrcnn_task
 from official.vision.tasks import retinanet as mg_retinanet_task
 
 from backbones import registration  # noqa: F401  (registers the backbones)
+from backbones.base import task_inputs
 from backbones.checkpoints import restore_backbone
 from detection import configs
 from detection.modeling.builders import build_faster_rcnn, build_retinanet
@@ -46,12 +46,8 @@ class _NormDetectionMixin:
         return dataset.skip(self.resume_step * replicas_per_pipeline)
 
     def build_model(self):
-        model_config = self.task_config.model
-        input_specs = tf_keras.layers.InputSpec(shape=[None] + list(model_config.input_size))
-        weight_decay = self.task_config.losses.l2_weight_decay
-        # Model Garden's convention: l2(wd / 2) matches tf.nn.l2_loss
-        regularizer = tf_keras.regularizers.l2(weight_decay / 2.0) if weight_decay else None
-        model = type(self).builder(input_specs, model_config, regularizer)
+        input_specs, regularizer = task_inputs(self.task_config)
+        model = type(self).builder(input_specs, self.task_config.model, regularizer)
         if self.task_config.freeze_backbone:
             model.backbone.trainable = False
         return model

@@ -16,15 +16,20 @@ import sys
 import time
 from importlib import metadata
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from common.legacy_keras import use_legacy_keras
+
+use_legacy_keras()
 
 import tensorflow as tf  # noqa: E402
 from official.core import exp_factory, task_factory, train_lib, train_utils  # noqa: E402
 from official.modeling import hyperparams, performance  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
+from common.batching import batch_problem  # noqa: E402
+from common.storage import write_json_atomic  # noqa: E402
 from detection import metrics, strategy  # noqa: E402
-from detection.storage import write_json_atomic  # noqa: E402
+from detection.divergence import DivergenceCheck  # noqa: E402
+from detection.preemption import CheckpointOnSignal  # noqa: E402
 from detection.validate import ConfigError, validate_experiment  # noqa: E402
 
 PACKAGES = ("tensorflow", "tf-keras", "tf-models-official", "numpy", "pycocotools")
@@ -38,14 +43,6 @@ def versions():
         except metadata.PackageNotFoundError:
             found[package] = None
     return found
-
-
-class Diverged(RuntimeError):
-    """Training loss became NaN/inf or exceeded trainer.loss_upper_bound; `step` is where it stopped."""
-
-    def __init__(self, step, message):
-        super().__init__(f"diverged by step {step}: {message}")
-        self.step = step
 
 
 def _readable(checkpoint):
@@ -94,8 +91,14 @@ def _runner(strat, params, run_dir, mode):
     task = task_factory.get_task(params.task, logging_dir=run_dir)
     if mode == "train" and hasattr(task, "resume_step"):
         task.resume_step = checkpoint_step(run_dir)
-    return train_lib.OrbitExperimentRunner(distribution_strategy=strat, task=task, mode=mode,
-                                           params=params, model_dir=run_dir)
+    runner = train_lib.OrbitExperimentRunner(distribution_strategy=strat, task=task, mode=mode,
+                                             params=params, model_dir=run_dir)
+    if mode == "train":  # run before Model Garden's own train actions (orbit calls them in order)
+        step = runner.trainer.global_step
+        runner.controller.train_actions = [DivergenceCheck(step, params.trainer.loss_upper_bound),
+                                           CheckpointOnSignal(runner.controller.checkpoint_manager, step),
+                                           *runner.controller.train_actions]
+    return runner
 
 
 def run_cell(params, run_dir, replicas=None):
@@ -106,9 +109,12 @@ def run_cell(params, run_dir, replicas=None):
     tf.io.gfile.makedirs(run_dir)
     train_strat = strategy.train_strategy(params.runtime, replicas)
     n = train_strat.num_replicas_in_sync
+    if replicas and n != replicas:  # the study's variable: never trained under another count
+        raise ConfigError(f"the strategy runs {n} replicas, the cell asks for {replicas} "
+                          f"(devices: {strategy.device_record(train_strat)['devices']})")
     batch = params.task.train_data.global_batch_size
-    if batch % n:
-        raise ConfigError(f"task.train_data.global_batch_size {batch} is not divisible by the {n} replicas")
+    if batch_problem(batch, n):
+        raise ConfigError(f"task.train_data.global_batch_size {batch_problem(batch, n)}")
     if strategy.is_chief():
         train_utils.serialize_config(params, run_dir)  # params.yaml, the resolved config
 
@@ -117,12 +123,7 @@ def run_cell(params, run_dir, replicas=None):
     runner = _runner(train_strat, params, run_dir, "train")
     first_step = int(runner.trainer.global_step.numpy())
     with train_strat.scope():
-        try:
-            runner.controller.train(steps=params.trainer.train_steps)
-        except RuntimeError as error:  # Model Garden's RecoveryCondition, out of recovery trials
-            if "loss value" not in str(error):
-                raise
-            raise Diverged(int(runner.trainer.global_step.numpy()), str(error)) from error
+        runner.controller.train(steps=params.trainer.train_steps)  # raises Diverged (detection/divergence.py)
     last_step = int(runner.trainer.global_step.numpy())
     train_seconds = time.time() - start
     if not strategy.is_chief():
@@ -144,6 +145,7 @@ def run_cell(params, run_dir, replicas=None):
         "steps": last_step,
         "steps_this_run": last_step - first_step,
         "replicas": n,
+        "devices": strategy.device_record(train_strat),
         "global_batch_size": batch,
         "per_replica_batch_size": batch // n,
         "train_seconds": train_seconds,
@@ -172,14 +174,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--experiment", required=True)
     parser.add_argument("--run_dir", required=True)
-    parser.add_argument("--replicas", type=int, default=None, help="emulated CPU replicas (no GPU present)")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="per-replica BN groups: GPUs (split into logical GPUs if fewer), CPU devices or workers")
     parser.add_argument("--config_file", action="append", default=[])
     parser.add_argument("--params_override", action="append", default=[])
     args = parser.parse_args(argv)
-    if args.replicas:
-        strategy.split_cpu(args.replicas)  # before anything starts TensorFlow's runtime
     try:
+        if args.replicas:
+            strategy.configure_devices(args.replicas)  # before anything starts TensorFlow's runtime
         params = load_params(args.experiment, args.params_override, args.config_file)
+        validate_experiment(params, args.replicas, experiment=args.experiment)
         result = run_cell(params, args.run_dir, args.replicas)
     except (ConfigError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Normalization + activation units for the FRN benchmark (DESIGN.md: norm_layers/).
+"""Normalization + activation units for the FRN benchmark (docs/ARCHITECTURE.md).
 
 `get_norm_act(name, **options)` returns a factory `make(channels, apply_act=True, name=None)`;
 every layer is a tf_keras (Keras 2) layer so Model Garden trains its weights. Names resolve

@@ -5,7 +5,8 @@ FRN + TLU). BN, BRN, GN, LN and IN are tf_keras layers; only FRN, TLU and Maxout
 """
 import dataclasses
 import inspect
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
 import tf_keras
 
@@ -88,7 +89,7 @@ def _none(channels, name):
 
 @dataclasses.dataclass(frozen=True)
 class _Norm:
-    build: Callable[..., Optional[tf_keras.layers.Layer]]
+    build: Callable[..., tf_keras.layers.Layer | None]
     act: str  # the activation paired with this norm by default
 
     @property
@@ -164,7 +165,7 @@ def applicable_options(name: str, **candidates: Any) -> dict:
     return {k: v for k, v in candidates.items() if k in options and v is not None}
 
 
-def get_norm_act(name: str, act: Optional[str] = None, **options: Any) -> NormActFactory:
+def get_norm_act(name: str, act: str | None = None, **options: Any) -> NormActFactory:
     """The norm+act factory for `name` (see NORMS); `act` overrides the paired activation.
 
     Options are the keyword arguments of that norm's builder (momentum, epsilon, groups,

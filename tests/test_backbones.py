@@ -5,8 +5,8 @@ import tensorflow as tf
 import tf_keras
 
 from backbones.registration import BACKBONES
-from layer_checks import assert_all_tf_keras, sublayers
 from norm_layers import NORMS, FilterResponseNormalization, NormAct, get_norm_act
+from tests.layer_checks import assert_all_tf_keras, sublayers
 
 # 96 px: level 5 is 3x3, so no map is constant (IN of a constant map has no gradient)
 SMALL_INPUT = tf_keras.layers.InputSpec(shape=[None, 96, 96, 3])

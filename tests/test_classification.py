@@ -7,8 +7,8 @@ from official.core import exp_factory, task_factory
 import backbones.registry_imports  # noqa: F401
 from backbones.classification import Classifier
 from backbones.registration import BACKBONES
-from classification_data import write_classification_tfrecord
 from norm_layers import FilterResponseNormalization
+from tests.classification_data import write_classification_tfrecord
 
 
 @pytest.fixture(scope="module")

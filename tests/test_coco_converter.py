@@ -8,8 +8,8 @@ from official.vision.dataloaders import tf_example_decoder
 from PIL import Image
 
 from detection.data import coco_tfrecords
-from detection.validate import validate_experiment
-from detection_data import tiny_dataset, tiny_experiment
+from detection.validate import check_coco_json, validate_experiment
+from tests.detection_data import tiny_dataset, tiny_experiment
 
 
 def _user_dataset(root):
@@ -44,7 +44,7 @@ def test_converts_and_decodes_every_box(tmp_path):
     assert decoded[1]["groundtruth_classes"].shape[0] == 0
     assert decoded[2]["groundtruth_classes"].shape[0] == 150
     assert set(decoded[2]["groundtruth_classes"].numpy()) == {3, 7, 12}
-    assert coco_tfrecords.max_category_id(annotations_file) == 12
+    assert check_coco_json(annotations_file) == 12
 
 
 def test_user_dataset_loads_in_the_retinanet_pipeline(tmp_path):

@@ -9,9 +9,9 @@ from official.core import task_factory
 
 from detection.train import run_cell
 from detection.validate import ConfigError
-from detection_data import tiny_dataset, tiny_experiment
-from layer_checks import sublayers
 from norm_layers import FilterResponseNormalization
+from tests.detection_data import tiny_dataset, tiny_experiment
+from tests.layer_checks import sublayers
 
 COCO_KEYS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
 
@@ -80,8 +80,9 @@ def test_resume_continues_from_the_checkpoint(data, tmp_path):
 
 
 def test_emulated_replicas_keep_per_replica_bn_statistics():
-    from detection.strategy import train_strategy
     from official.core import config_definitions as cfg
+
+    from detection.strategy import train_strategy
     from norm_layers import get_norm_act
     strat = train_strategy(cfg.RuntimeConfig(), replicas=2)
     assert strat.num_replicas_in_sync == 2

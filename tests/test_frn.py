@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-import numpy_reference as ref
-from layer_checks import assert_config_round_trip, assert_eager_equals_graph
 from norm_layers import FilterResponseNormalization
+from tests import numpy_reference as ref
+from tests.layer_checks import assert_config_round_trip, assert_eager_equals_graph
 
 SHAPES = [(2, 7, 5, 8), (3, 1, 1, 6), (4, 10), (2, 9, 4), (1, 16, 16, 3)]
 

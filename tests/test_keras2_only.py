@@ -4,8 +4,8 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from layer_checks import assert_all_tf_keras
 from norm_layers import NormAct
+from tests.layer_checks import assert_all_tf_keras
 
 
 class _HoldsKeras3Dense(tf_keras.layers.Layer):

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import numpy_reference as ref
-from layer_checks import assert_config_round_trip
 from norm_layers import Maxout
+from tests import numpy_reference as ref
+from tests.layer_checks import assert_config_round_trip
 
 
 @pytest.mark.parametrize("shape, units", [((2, 5, 5, 12), 4), ((3, 8), 2), ((2, 6, 6), 6)])

@@ -6,8 +6,8 @@ from official.vision.modeling.backbones import factory
 
 from backbones.configs import Backbone, NormActivation, norm_act_factory
 from backbones.registration import BACKBONES
-from layer_checks import sublayers
-from norm_layers import FilterResponseNormalization, TLU
+from norm_layers import TLU, FilterResponseNormalization
+from tests.layer_checks import sublayers
 
 
 @pytest.mark.parametrize("arch", sorted(BACKBONES))

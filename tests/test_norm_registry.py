@@ -4,9 +4,9 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-import numpy_reference as ref
-from layer_checks import assert_all_tf_keras, assert_config_round_trip, assert_eager_equals_graph
 from norm_layers import NORMS, NormAct, get_norm_act, gn_groups
+from tests import numpy_reference as ref
+from tests.layer_checks import assert_all_tf_keras, assert_config_round_trip, assert_eager_equals_graph
 
 C = 64
 # (trainable, non-trainable) parameter counts of one unit on C channels, default activation.

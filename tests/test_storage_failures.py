@@ -1,5 +1,5 @@
 """Result, status and table files are written atomically; a failed write names the path and the reason
-and leaves earlier files intact (issue 6, guarantee 7)."""
+and leaves earlier files intact."""
 import errno
 import json
 import os
@@ -8,10 +8,11 @@ import sys
 
 import pytest
 
-from detection import storage
-from detection.sweep import tables
-from detection.sweep.results import RESULT_FORMAT, cell_result_path, read_json, write_json_atomic
-from detection.sweep.spec import parse
+from common import storage
+from common.storage import write_json_atomic
+from sweep import tables
+from sweep.results import RESULT_FORMAT, cell_result_path, read_json
+from sweep.spec import parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = {"sweep": "s", "base": {"replicas": 1}, "scaling": {"base_batch": 16, "base_steps": 10},
@@ -33,7 +34,8 @@ def test_disk_full_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
 
 
 def test_gather_that_cannot_write_exits_1_with_one_line_and_keeps_results(tmp_path):
-    name, cells = parse(SWEEP)
+    sweep = parse(SWEEP)
+    name, cells = sweep.name, sweep.cells
     results_dir = tmp_path / "results" / name
     for cell in cells:
         write_json_atomic(cell_result_path(str(results_dir), cell.id),

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from detection.sweep import claims
+from sweep import claims
 
 
 def _write_claim(path, **info):

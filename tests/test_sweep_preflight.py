@@ -6,10 +6,10 @@ import sys
 import pytest
 import yaml
 
-from detection.sweep import preflight
-from detection.sweep.errors import SweepConfigError
-from detection.sweep.spec import parse
-from detection_data import tiny_dataset
+from sweep import preflight
+from sweep.errors import SweepConfigError
+from sweep.spec import parse
+from tests.detection_data import tiny_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -28,7 +28,7 @@ def _document(data, **base):
 
 
 def test_a_valid_sweep_passes(data):
-    preflight.check(parse(_document(data))[1])
+    preflight.check(parse(_document(data)).cells)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -40,7 +40,7 @@ def test_a_valid_sweep_passes(data):
 ])
 def test_bad_cell_overrides_fail_before_training(data, change, message):
     with pytest.raises(SweepConfigError, match=message) as error:
-        preflight.check(parse(_document(data, **change))[1])
+        preflight.check(parse(_document(data, **change)).cells)
     assert "\n" not in str(error.value)
 
 
@@ -53,7 +53,7 @@ def test_missing_or_inconsistent_data_fails_before_training(data, data_change, m
     document = _document(data)
     document["data"].update(data_change)
     with pytest.raises(SweepConfigError, match=message):
-        preflight.check(parse(document)[1])
+        preflight.check(parse(document).cells)
 
 
 def test_cli_run_with_a_bad_override_exits_2_and_writes_nothing(data, tmp_path):

@@ -13,9 +13,9 @@ import time
 
 import pytest
 
-from detection.sweep.results import RESULT_FORMAT
-from detection.sweep.spec import load
-from tiny_sweep import write_tiny_sweep
+from sweep.results import RESULT_FORMAT
+from sweep.spec import load
+from tests.tiny_sweep import write_tiny_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -47,7 +47,8 @@ def tiny(tmp_path_factory):
     """The tiny sweep and its uninterrupted reference run."""
     folder = tmp_path_factory.mktemp("reliability")
     sweep_file = write_tiny_sweep(folder)
-    name, cells = load(str(sweep_file))
+    sweep = load(str(sweep_file))
+    name, cells = sweep.name, sweep.cells
     reference = folder / "reference"
     code, output = _finish(_start(sweep_file, reference))
     assert code == 0, output
@@ -140,7 +141,8 @@ def test_two_concurrent_runners_run_every_cell_exactly_once(tiny, tmp_path):
 def test_a_diverging_cell_is_recorded_with_its_step_and_the_sweep_goes_on(tiny, tmp_path):
     sweep_file = write_tiny_sweep(tmp_path, name="diverge", norms=("frn",), lr_mult=[1e6, 0.01],
                                   data=_tiny_data(tiny))
-    name, cells = load(str(sweep_file))
+    sweep = load(str(sweep_file))
+    name, cells = sweep.name, sweep.cells
     code, output = _finish(_start(sweep_file, tmp_path))
     assert code == 1, output
     results = _results(tmp_path, name)
@@ -155,5 +157,5 @@ def test_a_diverging_cell_is_recorded_with_its_step_and_the_sweep_goes_on(tiny, 
 
 
 def _tiny_data(tiny):
-    from detection_data import tiny_dataset
+    from tests.detection_data import tiny_dataset
     return tiny_dataset(tiny["folder"] / "data")

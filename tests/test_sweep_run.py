@@ -6,13 +6,14 @@ import os
 
 import pytest
 
-from detection.sweep import tables
+from sweep import tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _fake_result(results_dir, cell, status, ap=None, seed_shift=0.0):
-    from detection.sweep.results import RESULT_FORMAT, cell_result_path, write_json_atomic
+    from common.storage import write_json_atomic
+    from sweep.results import RESULT_FORMAT, cell_result_path
     payload = {"status": status, "cell": cell.as_dict(), "wall_seconds": 10.0, "format": RESULT_FORMAT}
     if status == "finished":
         payload.update(coco={k: ap + seed_shift for k in tables.STATS}, steps=cell.steps, images_per_second=5.0)
@@ -28,8 +29,9 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
                                                 "seed": [0, 1]}},
                            "finetuned": {"base": {"norm": {"backbone": "frozen_bn", "decoder": "bn", "head": "bn"},
                                                   "init_checkpoint": "ckpt"}, "grid": {"batch": [16, 4]}}}}
-    from detection.sweep.spec import parse
-    name, cells = parse(document)
+    from sweep.spec import parse
+    sweep = parse(document)
+    name, cells = sweep.name, sweep.cells
     results_dir = tmp_path / name
     aps = {("bn", 16): 0.30, ("bn", 4): 0.10, ("frn", 16): 0.32, ("frn", 4): 0.31}
     for cell in cells:
@@ -61,14 +63,15 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
 
 def test_fine_tuned_cell_fails_clearly_when_its_pretraining_failed(tmp_path, monkeypatch):
     """A failed pretrain step must never turn a fine-tuned cell into a from-scratch one."""
-    from detection.sweep import runner
-    from detection.sweep.spec import parse
+    from sweep import runner
+    from sweep.spec import parse
     document = {"sweep": "p", "pretrain": {"steps": 5},
                 "blocks": {"ft": {"base": {"init_checkpoint": "pretrain"}, "grid": {"batch": [16]}}}}
-    name, cells = parse(document)
+    sweep = parse(document)
+    name, cells = sweep.name, sweep.cells
     monkeypatch.setattr(runner, "ensure_pretrained", lambda *args: None)
     monkeypatch.setattr(runner, "run_child", lambda *a, **k: pytest.fail("a cell was started"))
-    statuses = runner.run(name, cells, results_root=str(tmp_path / "results"), runs_root=str(tmp_path / "runs"),
+    statuses = runner.run(sweep, results_root=str(tmp_path / "results"), runs_root=str(tmp_path / "runs"),
                           log=lambda line: None)
     assert statuses == {cells[0].id: "failed"}
     saved = json.loads((tmp_path / "results" / name / "cells" / f"{cells[0].id}.json").read_text())

@@ -6,19 +6,21 @@ import sys
 import pytest
 import yaml
 
-from detection.sweep.errors import SweepConfigError
-from detection.sweep.spec import load, parse
+from sweep.errors import SweepConfigError
+from sweep.spec import load, parse
+from tests.sweep_documents import DELETE, minimal_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER = os.path.join(ROOT, "configs", "coco_retinanet_paper.yaml")
 
 
 def test_paper_grid_follows_the_scaling_rules_exactly():
-    name, cells = load(PAPER)
+    sweep = load(PAPER)
+    name, cells = sweep.name, sweep.cells
     assert name == "coco_retinanet_paper" and len(cells) == 72
     scratch = {(c.norm_label, c.batch, c.lr_mult): c for c in cells if c.block == "scratch"}
     assert len(scratch) == 7 * 3 * 3
-    for (norm, batch, m), cell in scratch.items():
+    for (_, batch, m), cell in scratch.items():
         assert cell.lr == pytest.approx(m * batch / 64)
         assert cell.steps == 125_000 * 64 // batch
         assert cell.replicas == 8 and cell.per_replica_batch == batch // 8
@@ -35,80 +37,69 @@ def test_paper_grid_follows_the_scaling_rules_exactly():
 
 
 def test_faster_rcnn_grid():
-    _, cells = load(os.path.join(ROOT, "configs", "coco_faster_rcnn.yaml"))
+    cells = load(os.path.join(ROOT, "configs", "coco_faster_rcnn.yaml")).cells
     assert len(cells) == 72 and all(c.experiment == "frn_faster_rcnn_coco" for c in cells)
     assert dict(cells[0].norms).keys() == {"backbone", "decoder", "rpn_head", "detection_head"}
 
 
 def test_cell_ids_are_stable_and_distinct():
-    _, first = load(PAPER)
-    _, second = load(PAPER)
+    first = load(PAPER).cells
+    second = load(PAPER).cells
     assert [c.id for c in first] == [c.id for c in second]
     assert len({c.id for c in first}) == len(first)
     assert first[0].id.startswith("scratch-bn-b64-m0.01-s0-")
 
 
 def _minimal(**changes):
-    document = {"sweep": "t", "detector": "retinanet", "base": {"replicas": 2},
-                "scaling": {"base_batch": 16, "base_steps": 100},
-                "blocks": {"scratch": {"grid": {"norm": ["bn", "frn"], "batch": [16, 8, 4]}}}}
-    for dotted, value in changes.items():
-        node = document
-        *parents, leaf = dotted.split("/")
-        for key in parents:
-            node = node.setdefault(key, {})
-        if value is _DELETE:
-            node.pop(leaf)
-        else:
-            node[leaf] = value
-    return document
+    return minimal_sweep("t", **changes)
 
 
-_DELETE = object()
+_DELETE = DELETE
 
 BAD = [
     ({"sweep": "../../x"}, r"sweep: '\.\./\.\./x' is not a valid sweep name"),
     ({"sweep": _DELETE}, r"sweep: None is not a valid sweep name"),
     ({"detectr": "retinanet"}, r"detectr: unknown key \(did you mean 'detector'\?\)"),
-    ({"detector": "yolo"}, r"detector: unknown detector 'yolo'; valid detectors: retinanet, faster_rcnn"),
+    ({"detector": "yolo"}, r"detector: unknown detector 'yolo'; valid: retinanet, faster_rcnn"),
     ({"base/replica": 2}, r"base.replica: unknown key \(did you mean 'replicas'\?\)"),
     ({"base/replicas": "two"}, r"base.replicas: 'two' has type str; expected int"),
-    ({"base/replicas": 0}, r"replicas: 0 must be positive"),
-    ({"base/replicas": 3}, r"batch: 16 is not divisible by replicas 3; valid: multiples of 3"),
-    ({"base/weight_decay": -1e-4}, r"weight_decay: -0.0001 must be >= 0"),
+    ({"base/replicas": 0}, r"base.replicas: 0 is out of range; valid: in \[1, 4096\]"),
+    ({"base/replicas": 3}, r"batch: 16 is not divisible by the 3 replicas; valid: a positive multiple of 3"),
+    ({"base/weight_decay": -1e-4}, r"weight_decay: -0.0001 is out of range; valid: in \[0, 1\)"),
     ({"base/overrides": [1, 2]}, r"base.overrides: \[1, 2\] has type list; expected dict"),
     ({"blocks/scratch/grid/norm": [{"backbone": "frn"}]}, r"grid.norm: no norm for decoder, head"),
-    ({"scaling/base_steps": 0}, r"base_steps: 0 must be positive"),
-    ({"scaling/base_batch": -64}, r"base_batch: -64 must be positive"),
+    ({"scaling/base_steps": 0}, r"base_steps: 0 is out of range; valid: in \[1, 1e\+09\]"),
+    ({"scaling/base_batch": -64}, r"base_batch: -64 is out of range; valid: in \[1, 65536\]"),
     ({"scaling/schedule": "linear"}, r"schedule: unknown schedule 'linear'; valid: cosine, step"),
-    ({"scaling/warmup_fraction": 1.5}, r"warmup_fraction: 1.5 must be in \[0, 1\)"),
+    ({"scaling/warmup_fraction": 1.5}, r"warmup_fraction: 1.5 is out of range; valid: in \[0, 1\)"),
     ({"scaling/base_stepz": 10}, r"scaling.base_stepz: unknown key \(did you mean 'base_steps'\?\)"),
     ({"blocks": {}}, r"blocks: expected a mapping .* at least one block"),
     ({"blocks": {"../evil": {"grid": {}}}}, r"blocks: '\.\./evil' is not a valid block name"),
     ({"blocks/scratch/grid/norm": []}, r"blocks.scratch.grid.norm: empty axis"),
     ({"blocks/scratch/grid/norm": ["bn", "frm"]}, r"grid.norm.backbone: unknown norm 'frm' \(did you mean 'frn'\?\)"),
-    ({"blocks/scratch/grid/batch": [16, 7]}, r"blocks.scratch.grid.batch: 7 is not divisible by replicas 2"),
+    ({"blocks/scratch/grid/batch": [16, 7]}, r"blocks.scratch.grid.batch: 7 is not divisible by the 2 replicas"),
     ({"blocks/scratch/grid/batch": [16.5]}, r"grid.batch: 16.5 has type float; expected int"),
     ({"blocks/scratch/grid/batch": [True]}, r"grid.batch: True has type bool; expected int"),
-    ({"blocks/scratch/grid/lr_mult": [0.1, -0.1]}, r"lr_mult: -0.1 must be positive"),
-    ({"blocks/scratch/grid/lr_mult": [0]}, r"lr_mult: 0 must be positive"),
+    ({"blocks/scratch/grid/lr_mult": [0.1, -0.1]}, r"lr_mult: -0.1 is out of range; valid: a positive number"),
+    ({"blocks/scratch/grid/lr_mult": [0]}, r"lr_mult: 0 is out of range; valid: a positive number"),
     ({"blocks/scratch/grid/nrom": ["bn"]}, r"blocks.scratch.grid.nrom: unknown key \(did you mean 'norm'\?\)"),
-    ({"blocks/scratch/grid/batch": [1_000_000]}, r"batch: 1000000 gives 0 steps"),
+    ({"blocks/scratch/grid/batch": [1_000_000]}, r"batch: 1000000 is out of range; valid: in \[1, 65536\]"),
+    ({"blocks/scratch/grid/batch": [32768], "scaling/base_steps": 1}, r"batch: 32768 gives 0 steps"),
     ({"blocks/scratch/grid/activation": ["gelu"]}, r"activation: unknown activation 'gelu'"),
     ({"blocks/scratch/gird": {}}, r"blocks.scratch.gird: unknown key \(did you mean 'grid'\?\)"),
     ({"data": "imagenet"}, r"data: 'imagenet' is not 'embedded' or a mapping"),
     ({"data": {"train": "a*", "val": "b*"}}, r"data.annotations: None must be a path"),
     ({"blocks/scratch/base": {"init_checkpoint": "pretrain"}}, r"'pretrain' needs a top-level pretrain section"),
-    ({"pretrain": {"steps": 0}}, r"pretrain.steps: 0 must be positive"),
+    ({"pretrain": {"steps": 0}}, r"pretrain.steps: 0 is out of range; valid: in \[1, 1e\+07\]"),
     ({"pretrain": {"stpes": 10}}, r"pretrain.stpes: unknown key \(did you mean 'steps'\?\)"),
-    ({"jobs": 0}, r"jobs: 0 must be between 1 and 64"),
-    ({"jobs": 10**6}, r"jobs: 1000000 must be between 1 and 64"),
+    ({"jobs": 0}, r"jobs: 0 is out of range; valid: in \[1, 64\]"),
+    ({"jobs": 10**6}, r"jobs: 1000000 is out of range; valid: in \[1, 64\]"),
     ({"jobs": "2"}, r"jobs: '2' has type str; expected int"),
     ({"sweep": "a/b"}, r"sweep: 'a/b' is not a valid sweep name"),
     ({"sweep": "x" * 65}, r"sweep: 'x+' is not a valid sweep name"),
     ({"sweep": "/etc/passwd"}, r"sweep: '/etc/passwd' is not a valid sweep name"),
     ({"blocks": {"..": {"grid": {}}}}, r"blocks: '\.\.' is not a valid block name"),
-    ({"base/replicas": 10**6}, r"batch: 16 is not divisible by replicas 1000000"),
+    ({"base/replicas": 10**6}, r"base.replicas: 1000000 is out of range; valid: in \[1, 4096\]"),
 ]
 
 
@@ -120,7 +111,7 @@ def test_malformed_config_gives_one_line_error(changes, message):
 
 
 def test_minimal_config_is_valid():
-    _, cells = parse(_minimal())
+    cells = parse(_minimal()).cells
     assert [(c.norm_label, c.batch, c.steps, c.lr) for c in cells[:3]] == [
         ("bn", 16, 100, 0.1), ("bn", 8, 200, 0.05), ("bn", 4, 400, 0.025)]
 
@@ -134,7 +125,7 @@ def _cli(tmp_path, text_or_bytes):
 
 
 @pytest.mark.parametrize("content, message", [
-    ("sweep: t\nblocks: {a: {grid: {batch: [16, 7]}}}\nbase: {replicas: 2}\n", "7 is not divisible by replicas 2"),
+    ("sweep: t\nblocks: {a: {grid: {batch: [16, 7]}}}\nbase: {replicas: 2}\n", "7 is not divisible by the 2 replicas"),
     ("sweep: t\nblocks: [unclosed\n", "malformed YAML"),
     ("sweep: t\n  bad indent: 1\n x: 2\n", "malformed YAML"),
     (b"sweep: t\xff\xfe\n", "not UTF-8"),
@@ -154,9 +145,9 @@ def test_cli_plan_lists_every_cell_without_tensorflow(tmp_path):
 
 
 def test_pretrain_feeds_the_fine_tuned_block():
-    _, cells = parse(_minimal(**{"pretrain": {"steps": 50}, "blocks/ft": {
+    cells = parse(_minimal(**{"pretrain": {"steps": 50}, "blocks/ft": {
         "base": {"init_checkpoint": "pretrain", "norm": {"backbone": "frozen_bn", "decoder": "bn", "head": "bn"}},
-        "scaling": {"base_steps": 20}, "grid": {"batch": [16, 4]}}}))
+        "scaling": {"base_steps": 20}, "grid": {"batch": [16, 4]}}})).cells
     tuned = [c for c in cells if c.block == "ft"]
     assert [(c.batch, c.steps) for c in tuned] == [(16, 20), (4, 80)]
     assert all(dict(c.pretrain)["steps"] == 50 for c in tuned)

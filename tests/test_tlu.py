@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import numpy_reference as ref
-from layer_checks import assert_config_round_trip, assert_eager_equals_graph
 from norm_layers import TLU
+from tests import numpy_reference as ref
+from tests.layer_checks import assert_config_round_trip, assert_eager_equals_graph
 
 
 @pytest.mark.parametrize("shape", [(2, 5, 6, 4), (3, 1, 1, 4), (5, 4)])

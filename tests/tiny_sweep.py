@@ -1,7 +1,7 @@
 """A tiny sweep file on the tiny generated dataset: cells that train and evaluate in ~20 s each."""
 import yaml
 
-from detection_data import tiny_dataset
+from tests.detection_data import tiny_dataset
 
 
 def write_tiny_sweep(folder, name="tiny", norms=("frn", "gn"), lr_mult=0.01, steps=24, jobs=1, data=None):

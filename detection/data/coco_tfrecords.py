@@ -80,12 +80,6 @@ def count_records(pattern):
     return sum(1 for _ in tf.data.TFRecordDataset(files)) if files else 0
 
 
-def max_category_id(annotations_file):
-    with tf.io.gfile.GFile(annotations_file) as f:
-        categories = json.load(f)["categories"]
-    return max(c["id"] for c in categories)
-
-
 def main(argv=None):
     import argparse
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

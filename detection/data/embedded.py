@@ -17,12 +17,12 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageDraw
 
+from common.paths import DATA_ROOT
 from detection.data import coco_tfrecords
 
 CATEGORIES = [{"id": 1, "name": "ellipse"}, {"id": 2, "name": "rectangle"},
               {"id": 3, "name": "triangle"}, {"id": 4, "name": "ring"}]
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_ROOT = os.environ.get("FRN_BENCH_DATA", os.path.join(REPO_ROOT, "data", "embedded"))
+DEFAULT_ROOT = os.environ.get("FRN_BENCH_DATA", os.path.join(DATA_ROOT, "embedded"))
 VERSION = 1
 
 

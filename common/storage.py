@@ -26,8 +26,13 @@ def _gfile():
     return tf.io.gfile
 
 
-def write_atomic(path, data):
-    """Writes `data` (str or bytes) to `path` atomically."""
+def write_atomic(path, data, replace=True):
+    """Writes `data` (str or bytes) to `path` atomically.
+
+    replace=False creates the file only if it is absent and raises FileExistsError otherwise:
+    atomic on POSIX (a hard link of the finished temporary file); on an object store the check
+    and the rename are two calls, so two writers racing in between can both succeed (last wins).
+    """
     path = str(path)
     mode = "wb" if isinstance(data, bytes) else "w"
     tmp = f"{path}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -37,6 +42,8 @@ def write_atomic(path, data):
             gfile.makedirs(os.path.dirname(path))
             with gfile.GFile(tmp, mode) as f:
                 f.write(data)
+            if not replace and gfile.exists(path):
+                raise FileExistsError(path)
             gfile.rename(tmp, path, overwrite=True)
             return
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
@@ -44,16 +51,41 @@ def write_atomic(path, data):
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)  # FileExistsError when another writer got there first
+            os.remove(tmp)
+    except FileExistsError:
+        _remove_quietly(tmp)
+        raise
     except Exception as error:
         _remove_quietly(tmp)
         reason = getattr(error, "strerror", None) or str(error) or type(error).__name__
         raise StorageError(f"cannot write {path}: {reason}; earlier results are untouched") from error
 
 
-def write_json_atomic(path, payload, indent=1):
+def write_json_atomic(path, payload, indent=1, replace=True):
     # json's C encoder only runs without indent: tables.json of 1,000 cells is written with indent=None
-    write_atomic(path, json.dumps(payload, indent=indent, sort_keys=True, default=str))
+    write_atomic(path, json.dumps(payload, indent=indent, sort_keys=True, default=str), replace=replace)
+
+
+def rename(src, dst):
+    """Moves a file (os or gfile); FileNotFoundError when `src` is gone."""
+    if is_remote(src):
+        gfile = _gfile()
+        if not gfile.exists(src):
+            raise FileNotFoundError(src)
+        gfile.rename(src, dst, overwrite=True)
+    else:
+        os.rename(src, dst)
+
+
+def makedirs(path):
+    if is_remote(path):
+        _gfile().makedirs(path)
+    else:
+        os.makedirs(path, exist_ok=True)
 
 
 def read_text(path):

@@ -8,10 +8,9 @@ import io
 import os
 import statistics
 
-from detection.storage import write_atomic, write_json_atomic
-from detection.sweep.results import DIVERGED, FAILED, FINISHED, check_result, read_cell_results
-
-STATS = ["AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl"]
+from common.coco_stats import STATS
+from common.storage import write_atomic, write_json_atomic
+from sweep.results import DIVERGED, FAILED, FINISHED, check_result, read_cell_results
 
 
 def _row(cell, result):

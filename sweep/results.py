@@ -1,18 +1,17 @@
 """Where a sweep keeps things, and reading its result files (no TensorFlow for local paths).
 
 results/<sweep>/cells/<cell id>.json   one small JSON per finished, failed or diverged cell
-results/<sweep>/claims/<cell id>.json  who is running a cell now (detection/sweep/claims.py)
+results/<sweep>/claims/<cell id>.json  who is running a cell now (sweep/claims.py)
 results/<sweep>/tables.{md,csv,json}, ap_vs_batch.png   made by `gather`
 runs/<sweep>/<cell id>/                checkpoints, events, params.yaml, log (git-ignored)
 """
 import json
 import os
+import time
 
-from detection.storage import listdir, read_text, write_json_atomic  # noqa: F401  (re-exported)
+from common.storage import listdir, read_text, rename
+from sweep.cell import identity_of
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RESULTS_ROOT = os.path.join(REPO_ROOT, "results")
-RUNS_ROOT = os.path.join(REPO_ROOT, "runs")
 FINISHED, FAILED, DIVERGED = "finished", "failed", "diverged"
 RESULT_FORMAT = 2  # bumped whenever the content of a cell result changes meaning
 
@@ -36,7 +35,7 @@ def check_result(result, cell):
     if result.get("format") != RESULT_FORMAT:
         return (f"written by another version of the sweep code (result format {result.get('format')}, "
                 f"this code writes {RESULT_FORMAT})")
-    if result.get("cell") != json.loads(cell.canonical):
+    if identity_of(result.get("cell")) != cell.identity:
         return "its resolved cell config differs from this sweep's cell (another sweep version)"
     return None
 
@@ -65,3 +64,23 @@ def read_cell_results(results_dir):
             if isinstance(result, dict) and "status" in result:
                 results[name[:-5]] = result
     return results
+
+
+def set_aside_invalid(results_dir, cells, log):
+    """Renames (never deletes) each cell's result file that is not a valid result of it, once, with
+    one message each; the cell then reruns from its last good checkpoint. Returns the renamed paths."""
+    moved = []
+    for cell in cells:
+        path = cell_result_path(results_dir, cell.id)
+        _, problem = load_result(path, cell)
+        if not problem:
+            continue
+        aside = f"{path}.invalid-{time.strftime('%Y%m%d-%H%M%S')}"
+        try:
+            rename(path, aside)
+        except FileNotFoundError:  # another runner set it aside first
+            continue
+        moved.append(aside)
+        log(f"{cell.id}: its result file {problem}; moved to {os.path.basename(aside)}, "
+            f"the cell reruns from its last good checkpoint")
+    return moved

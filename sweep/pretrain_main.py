@@ -6,15 +6,13 @@ margin), resized and labelled by its shape class, then the backbone trains with 
 image classification task (backbones/classification.py). Its checkpoint has a `backbone` child,
 so fine-tuned cells load it with init_checkpoint + init_checkpoint_modules: backbone.
 
-    python -m detection.sweep.pretrain_main --spec runs/<sweep>/pretrain/spec.json --result results/<sweep>/pretrain.json
+    python -m sweep.pretrain_main --spec runs/<sweep>/pretrain-<hash>/spec.json --result results/<sweep>/pretrain-<hash>.json
 """
-import argparse
 import json
 import os
-import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from sweep import child
+from sweep.results import FAILED, FINISHED
 
 
 def write_crops(dataset, size, path):
@@ -47,6 +45,7 @@ def write_crops(dataset, size, path):
 def pretrain(spec, run_dir):
     import tf_keras
     from official.core import exp_factory, task_factory, train_lib
+
     import backbones.registry_imports  # noqa: F401
     from detection import strategy
     from detection.data import embedded
@@ -81,25 +80,12 @@ def pretrain(spec, run_dir):
     return {"crops": count, "classes": classes, "train_top1": accuracy[-1][1], "checkpoint_dir": run_dir}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--spec", required=True)
-    parser.add_argument("--result", required=True)
-    args = parser.parse_args(argv)
-    with open(args.spec) as f:
-        spec = json.load(f)
-    from detection.sweep.results import FAILED, FINISHED, write_json_atomic
-    start = time.time()
+def run(spec, run_dir):
     try:
-        result = {"status": FINISHED, "spec": spec, **pretrain(spec, os.path.dirname(os.path.abspath(args.spec)))}
+        return {"status": FINISHED, "spec": spec, **pretrain(spec, run_dir)}
     except Exception as error:  # recorded; the fine-tuned cells then fail with a clear message
-        result = {"status": FAILED, "spec": spec, "error": f"{type(error).__name__}: {error}"}
-    result["wall_seconds"] = time.time() - start
-    write_json_atomic(args.result, result)
-    print(json.dumps({k: result.get(k) for k in ("status", "train_top1", "wall_seconds")}))
-    return 0 if result["status"] == FINISHED else 1
+        return {"status": FAILED, "spec": spec, "error": f"{type(error).__name__}: {error}"}
 
 
 if __name__ == "__main__":
-    from detection.sweep.child_exit import exit_now
-    exit_now(main())
+    child.main(__doc__, run, ("status", "train_top1"))

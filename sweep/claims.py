@@ -16,7 +16,7 @@ import socket
 import time
 import uuid
 
-from detection.storage import write_json_atomic
+from common.storage import write_json_atomic
 
 STALE_AFTER = 600.0
 HEARTBEAT_EVERY = 10.0

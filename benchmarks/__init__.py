@@ -1,0 +1,1 @@
+"""Speed, memory and reliability scripts: run as python -m benchmarks.<name> from the repository root."""

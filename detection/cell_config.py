@@ -1,0 +1,69 @@
+"""A sweep cell -> the Model Garden ExperimentConfig of that run (imports TensorFlow).
+
+The one adapter between the sweep (sweep/cell.py) and Model Garden: it reads the cell's fields
+by name and imports nothing of sweep/, so the dependency runs sweep -> detection only.
+"""
+import json
+
+from official.core import exp_factory
+
+import detection.registry_imports  # noqa: F401
+from detection import experiments
+from detection.configs import norm_configs
+from detection.data import embedded
+
+
+def _nested(dotted_items):
+    nested = {}
+    for dotted, value in dotted_items:
+        node = nested
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    return nested
+
+
+def experiment_config(cell, init_checkpoint=None, generate_data=True):
+    """The resolved experiment of `cell` (a sweep Cell), starting from `init_checkpoint`.
+
+    generate_data=False: for embedded data, point at where the generated dataset will be without
+    making it (the checks before a sweep run write nothing).
+    """
+    params = exp_factory.get_exp_config(cell.experiment)
+    data = dict(cell.data)
+    if data["kind"] == "embedded":
+        if generate_data:
+            experiments.use_dataset(params, embedded.ensure())
+    else:
+        params.task.train_data.input_path = data["train"]
+        params.task.validation_data.input_path = data["val"]
+        params.task.annotation_file = data["annotations"]
+        if data.get("num_classes"):
+            params.task.model.num_classes = data["num_classes"]
+    task = params.task
+    if cell.image_size:
+        task.model.input_size = [cell.image_size, cell.image_size, 3]
+    for component, norm in norm_configs(task.model).items():
+        norm.norm = dict(cell.norms)[component]
+        norm.activation = cell.activation
+        norm.bn_momentum = cell.bn_momentum
+        norm.gn_groups = cell.gn_groups
+    task.train_data.global_batch_size = cell.batch
+    task.train_data.seed = task.validation_data.seed = cell.seed
+    if cell.scale == "embedded":  # CPU scale: same seed, same AP (detection/tasks.py)
+        task.train_data.deterministic = task.validation_data.deterministic = True
+    task.losses.l2_weight_decay = cell.weight_decay
+    task.init_checkpoint = init_checkpoint
+    task.init_checkpoint_modules = "backbone"
+    steps = cell.steps
+    experiments.schedule(params, cell.lr, steps, cell.warmup_steps, kind=cell.schedule, momentum=cell.momentum)
+    trainer = params.trainer
+    every = max(1, min(trainer.steps_per_loop, steps // 6))
+    trainer.steps_per_loop = trainer.summary_interval = every
+    trainer.checkpoint_interval = max(every, min(trainer.checkpoint_interval, steps // 3) // every * every)
+    trainer.validation_interval = steps
+    overrides = [(key, json.loads(value)) for key, value in cell.overrides]
+    if overrides:
+        params.override(_nested(overrides), is_strict=True)
+    return params

@@ -1,0 +1,59 @@
+"""Child process of a sweep: trains and evaluates one cell and records it (finished/failed/diverged).
+
+    python -m sweep.cell_main --spec runs/<sweep>/<id>/spec.json --result results/<sweep>/cells/<id>.json
+
+spec.json: {"cell": Cell.as_dict(), "init_checkpoint": its resolved checkpoint (the pretrain
+step's directory for init_checkpoint: pretrain)}.
+"""
+import math
+import os
+import traceback
+
+from sweep import child
+from sweep.cell import Cell
+from sweep.results import DIVERGED, FAILED, FINISHED, RESULT_FORMAT
+
+PREEMPTED_EXIT = 143  # 128 + SIGTERM: stopped on request, checkpoint saved, no result written
+
+
+def _diverged_step(run_dir):
+    """The first summary step whose training loss is NaN or inf, or None."""
+    from detection import metrics
+    for tag, points in metrics.scalar_curves(os.path.join(run_dir, "train")).items():
+        if tag.endswith("loss"):
+            for step, value in points:
+                if not math.isfinite(value):
+                    return step
+    return None
+
+
+def run(spec, run_dir):
+    cell = Cell.from_dict(spec["cell"])
+    result = {"cell": cell.as_dict(), "id": cell.id, "format": RESULT_FORMAT, "init_checkpoint": spec["init_checkpoint"]}
+    from detection import preemption, strategy
+    from detection.divergence import Diverged
+    preemption.install()  # SIGTERM: checkpoint at the end of the current train loop, then stop
+    try:
+        strategy.configure_devices(cell.replicas)  # before anything starts TensorFlow's runtime
+        import tf_keras
+
+        from detection.cell_config import experiment_config
+        from detection.train import run_cell
+        tf_keras.utils.set_random_seed(cell.seed)
+        metrics = run_cell(experiment_config(cell, spec["init_checkpoint"]), run_dir, replicas=cell.replicas)
+        losses = [v for points in metrics["losses"].values() for _, v in points]
+        diverged = None if all(math.isfinite(v) for v in losses) else _diverged_step(run_dir)
+        result.update(metrics, status=DIVERGED if diverged is not None else FINISHED, diverged_step=diverged)
+    except preemption.Preempted as error:  # no result: the next run resumes from the checkpoint
+        print(error, flush=True)
+        child.exit_now(PREEMPTED_EXIT)
+    except Diverged as error:  # a result, not a crash: not rerun
+        result.update(status=DIVERGED, diverged_step=error.step, error=str(error)[:1000])
+    except Exception as error:  # recorded, and the sweep goes on with the next cell
+        result.update(status=FAILED, diverged_step=None, error=f"{type(error).__name__}: {error}"[:1000],
+                      traceback=traceback.format_exc()[-4000:])
+    return result
+
+
+if __name__ == "__main__":
+    child.main(__doc__, run, ("status", "id"))

@@ -1,0 +1,334 @@
+"""`run_sweep.py run`: runs the unfinished cells, one child process each, `jobs` at a time.
+
+A cell's id derives from its resolved config, so a rerun skips finished cells and resumes an
+interrupted one from its last checkpoint (its run directory keeps them). Every cell (and the
+pretrain step) is claimed before it starts (sweep/claims.py), so several runners on one
+results directory, or `jobs` workers of one runner, run each cell exactly once. A failed or
+diverged cell is recorded and the sweep goes on; each runner tries a cell at most once per
+invocation, and the exit code says whether every cell finished.
+"""
+import contextlib
+import ctypes
+import fnmatch
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
+from common.storage import is_remote, makedirs, mtime, write_json_atomic
+from sweep import claims
+from sweep.errors import SweepConfigError
+from sweep.results import (
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    RESULT_FORMAT,
+    cell_result_path,
+    load_result,
+    read_json,
+    set_aside_invalid,
+)
+
+POLL_SECONDS = 2.0
+PRETRAIN_POLL_SECONDS = 30.0
+DONE = (FINISHED, DIVERGED)  # not rerun: a diverged cell is a result (see its step), not a crash
+
+
+def select(cells, only):
+    """Cells whose id matches any of the comma-separated globs or substrings in `only`.
+
+    A pattern that matches no cell is an error naming it and a few valid ids (a typo in --only
+    never becomes a silent empty run).
+    """
+    if not only:
+        return list(cells)
+    patterns = [p.strip() for p in only.split(",") if p.strip()]
+    for pattern in patterns:
+        if not any(fnmatch.fnmatch(c.id, pattern) or pattern in c.id for c in cells):
+            examples = ", ".join(c.id for c in list(cells)[:3])
+            raise SweepConfigError(f"--only: {pattern!r:.70} matches no cell of this sweep; cell ids look like "
+                                   f"{examples} (globs or substrings; `plan` lists them all)")
+    return [c for c in cells if any(fnmatch.fnmatch(c.id, p) or p in c.id for p in patterns)]
+
+
+def check_roots(results_root, runs_root):
+    """Claims need flock, and children append their logs there: both roots must be local (or NFS)."""
+    for root in (results_root, runs_root):
+        if is_remote(root):
+            raise SweepConfigError(f"run needs local (or NFS) --results and --runs, got {root}; a single cell "
+                                   f"trains on gs:// with python -m detection.train --run_dir gs://...")
+
+
+def pretrain_dir(runs_root, name, pretrain):
+    digest = hashlib.sha256(json.dumps(pretrain, sort_keys=True).encode()).hexdigest()[:8]
+    return os.path.join(runs_root, name, f"pretrain-{digest}")
+
+
+def _die_with_parent():
+    """Child side of Popen: SIGKILL when the runner dies, so no orphan keeps training a re-claimed cell."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the claim's heartbeat timeout still applies
+        pass
+
+
+def run_child(module, run_dir, spec, result_path, claim):
+    """Runs `python -m module` on `spec` (written to run_dir/spec.json), heartbeating `claim`; returns
+    the exit code. Its output goes to run_dir/log.txt, or to ours when run_dir is remote (gs://)."""
+    spec_path = os.path.join(run_dir, "spec.json")
+    write_json_atomic(spec_path, spec)
+    with contextlib.ExitStack() as stack:
+        output = None if is_remote(run_dir) else stack.enter_context(open(os.path.join(run_dir, "log.txt"), "a"))
+        process = subprocess.Popen([sys.executable, "-m", module, "--spec", spec_path, "--result", result_path],
+                                   cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT if output else None,
+                                   preexec_fn=_die_with_parent)
+        with _LIVE_LOCK:
+            _LIVE.add(process)
+        try:
+            while True:
+                try:
+                    return process.wait(timeout=claims.HEARTBEAT_EVERY)
+                except subprocess.TimeoutExpired:
+                    claim.heartbeat()
+        finally:
+            with _LIVE_LOCK:
+                _LIVE.discard(process)
+
+
+_LIVE, _LIVE_LOCK = set(), threading.Lock()  # child processes running now (SIGTERM is passed on to them)
+_STOPPING = threading.Event()
+
+
+def _on_sigterm(signum, frame):
+    """A scheduler's warning (time limit, eviction): pass SIGTERM to the cells, which save a checkpoint
+    and stop (detection/preemption.py); start nothing new. The next run resumes them."""
+    _STOPPING.set()
+    with _LIVE_LOCK:
+        for process in _LIVE:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+
+
+class Unclaimed:
+    """The claim of a shard's cell: a job array gives each cell to one task, so nothing to hold."""
+
+    def heartbeat(self):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+class SweepRun:
+    """One invocation of `run`: the state its worker threads share."""
+
+    def __init__(self, sweep, cells, results_root, runs_root, log, stale_after, jobs=1, sharded=False):
+        self.sweep, self.cells, self.log, self.stale_after, self.jobs = sweep, cells, log, stale_after, jobs
+        self.sharded = sharded  # a task of a job array: no claims, and the pretrain stage runs elsewhere
+        self.results_dir = os.path.join(results_root, sweep.name)
+        self.runs_root = runs_root
+        self.started = time.time()
+        self.lock = threading.Lock()
+        self.tried, self.durations = set(), []
+
+    def settled(self, path, unit, cell=None):
+        """Done for this invocation: finished or diverged, or tried (by us, or by anyone since we started).
+
+        Only reads: a result file that is not a valid result of `cell` counts as no result (invalid
+        ones were set aside when the run started).
+        """
+        if unit in self.tried:
+            return True
+        result = (read_json(path) if cell is None else load_result(path, cell)[0]) or {}
+        if result.get("status") in DONE:
+            return True
+        return bool(result) and (mtime(path) or 0) >= self.started
+
+    # -- pretrain ------------------------------------------------------------------------------
+    def ensure_pretrained(self, pretrain, wait=True):
+        """Runs the sweep's pretrain step once (claimed); returns its checkpoint dir, or None if it failed.
+
+        wait=False: return at once (None) while another worker or runner holds the step.
+        """
+        run_dir = pretrain_dir(self.runs_root, self.sweep.name, pretrain)
+        unit = os.path.basename(run_dir)
+        path = os.path.join(self.results_dir, f"{unit}.json")
+        if self.sharded:
+            return self.wait_for_pretrain(path, unit) if wait else None
+        while not self.settled(path, unit):
+            claim = claims.try_claim(claims.claim_path(self.results_dir, unit), self.stale_after, self.log)
+            if claim is None:
+                if not wait:
+                    return None
+                time.sleep(POLL_SECONDS)  # another worker is pretraining
+                continue
+            with claim:
+                if self.settled(path, unit):
+                    break
+                with self.lock:
+                    self.tried.add(unit)
+                self.pretrain(pretrain, run_dir, path, claim)
+        result = read_json(path) or {}
+        return result["checkpoint_dir"] if result.get("status") == FINISHED else None
+
+    def pretrain(self, pretrain, run_dir, path, claim):
+        makedirs(run_dir)
+        self.log(f"pretrain: backbone classifier on object crops, {dict(pretrain)['steps']} steps ...")
+        run_child("sweep.pretrain_main", run_dir, dict(pretrain), path, claim)
+        result = read_json(path) or {"status": FAILED, "error": "the pretrain process left no result"}
+        self.log(f"pretrain: {result['status']}" + (
+            f", top-1 on its crops {result['train_top1']:.3f}, {result['wall_seconds']:.0f} s"
+            if result["status"] == FINISHED else f": {result.get('error', '')}"))
+
+    def wait_for_pretrain(self, path, unit):
+        """A shard's fine-tuned cell waits for the pretrain stage (`run --stage pretrain`) to finish."""
+        told = False
+        while (result := read_json(path) or {}).get("status") not in (FINISHED, FAILED):
+            if not told:
+                self.log(f"waiting for the pretrain stage ({unit}; run_sweep.py run CONFIG --stage pretrain) ...")
+                told = True
+            time.sleep(PRETRAIN_POLL_SECONDS)
+        return result["checkpoint_dir"] if result["status"] == FINISHED else None
+
+    # -- cells ---------------------------------------------------------------------------------
+    def run_cell(self, index, cell, claim):
+        result_path = cell_result_path(self.results_dir, cell.id)
+        run_dir = os.path.join(self.runs_root, self.sweep.name, cell.id)
+        makedirs(run_dir)
+        init_checkpoint = cell.init_checkpoint
+        tag = f"[{index}/{len(self.cells)}] {cell.id}"
+        if cell.pretrain:
+            init_checkpoint = ensure_pretrained(self, cell.pretrain)
+            if init_checkpoint is None:  # never train a "fine-tuned" cell from scratch
+                write_json_atomic(result_path, {"status": FAILED, "cell": cell.as_dict(), "id": cell.id,
+                                                "format": RESULT_FORMAT,
+                                                "error": "its pretrain step failed (see results/<sweep>/pretrain-*.json)"})
+                self.log(f"{tag}: FAILED: its pretrain step failed")
+                return
+        self.log(f"{tag}: {cell.norm_label} B={cell.batch} ({cell.per_replica_batch}/replica) "
+                 f"lr={cell.lr:g} steps={cell.steps} ...")
+        start = time.time()
+        run_child("sweep.cell_main", run_dir, {"cell": cell.as_dict(), "init_checkpoint": init_checkpoint},
+                  result_path, claim)
+        with self.lock:
+            self.durations.append(time.time() - start)
+            remaining = sum(not self.settled(cell_result_path(self.results_dir, c.id), c.id, c) for c in self.cells)
+            eta = remaining * sum(self.durations) / len(self.durations) / self.jobs
+        result = read_json(result_path) or {"status": FAILED, "error": "the cell process left no result"}
+        self.log(f"{tag}: {_summary(result)}; {self.durations[-1]:.0f} s; sweep ETA {eta / 60:.1f} min")
+
+    def work(self):
+        """One worker: claims and runs unsettled cells in order until every cell is settled.
+
+        A pretrain step some unsettled cell needs is started first by whichever worker gets it, so
+        the fine-tuned cells do not wait for it at the end of the sweep.
+        """
+        for pretrain in dict.fromkeys(c.pretrain for c in self.cells if c.pretrain):
+            if any(c.pretrain == pretrain and not self.settled(cell_result_path(self.results_dir, c.id), c.id, c)
+                   for c in self.cells):
+                ensure_pretrained(self, pretrain, False)
+        while not _STOPPING.is_set():
+            waiting = False
+            for index, cell in enumerate(self.cells, start=1):
+                if _STOPPING.is_set():
+                    return
+                path = cell_result_path(self.results_dir, cell.id)
+                if self.settled(path, cell.id, cell):
+                    continue
+                claim = Unclaimed() if self.sharded else claims.try_claim(
+                    claims.claim_path(self.results_dir, cell.id), self.stale_after, self.log)
+                if claim is None:
+                    waiting = True  # another worker or runner has it
+                    continue
+                with claim:
+                    with self.lock:
+                        if self.settled(path, cell.id, cell):
+                            continue
+                        self.tried.add(cell.id)
+                    self.run_cell(index, cell, claim)
+            if not waiting:
+                return
+            time.sleep(POLL_SECONDS)
+
+
+def ensure_pretrained(sweep_run, pretrain, wait=True):
+    """The pretrain step's checkpoint directory (module level so tests can patch it)."""
+    return sweep_run.ensure_pretrained(pretrain, wait)
+
+
+def run(sweep, cells=None, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print, jobs=None,
+        stale_after=claims.STALE_AFTER, sharded=False):
+    """Runs every unfinished cell of `cells` (default: all of `sweep`) with `jobs` concurrent child
+    processes (default: the sweep's); returns {cell id: status}.
+
+    sharded=True: `cells` are one task's shard of a job array (sweep/shards.py): no claims (the
+    roots may be gs://), and fine-tuned cells wait for the pretrain stage instead of running it.
+    """
+    if not sharded:
+        check_roots(results_root, runs_root)
+    cells = list(sweep.cells if cells is None else cells)
+    state = SweepRun(sweep, cells, results_root, runs_root, log, stale_after, jobs or sweep.jobs, sharded)
+    set_aside_invalid(state.results_dir, cells, log)
+    for index, cell in enumerate(cells, start=1):
+        result, _ = load_result(cell_result_path(state.results_dir, cell.id), cell)
+        if result and result["status"] in DONE:
+            log(f"[{index}/{len(cells)}] {cell.id}: {result['status']} before, skipped")
+    errors = []
+
+    def work():
+        try:
+            state.work()
+        except BaseException as error:  # surfaced after the other workers finish, never lost in a thread
+            errors.append(error)
+
+    workers = [threading.Thread(target=work, name=f"sweep-worker-{i}", daemon=True) for i in range(state.jobs)]
+    _STOPPING.clear()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    try:
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    if _STOPPING.is_set():
+        log("stopped on SIGTERM: running cells saved a checkpoint; rerun to resume them")
+    if errors:
+        raise errors[0]
+    return {c.id: (load_result(cell_result_path(state.results_dir, c.id), c)[0] or {}).get("status", "pending")
+            for c in cells}
+
+
+def run_pretrain_stage(sweep, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print):
+    """Runs the sweep's pretrain steps (the stage its sharded fine-tuned cells wait for); returns
+    {unit: status}. Claimed on local roots, so a second stage job waits instead of repeating it."""
+    state = SweepRun(sweep, [], results_root, runs_root, log, claims.STALE_AFTER, sharded=is_remote(results_root))
+    statuses = {}
+    for pretrain in dict.fromkeys(c.pretrain for c in sweep.cells if c.pretrain):
+        run_dir = pretrain_dir(runs_root, sweep.name, pretrain)
+        path = os.path.join(state.results_dir, f"{os.path.basename(run_dir)}.json")
+        if state.sharded:
+            if (read_json(path) or {}).get("status") != FINISHED:
+                state.pretrain(pretrain, run_dir, path, Unclaimed())
+        else:
+            state.ensure_pretrained(pretrain)
+        statuses[os.path.basename(run_dir)] = (read_json(path) or {}).get("status", FAILED)
+    return statuses
+
+
+def _summary(result):
+    if result["status"] != FINISHED:
+        step = f" at step {result['diverged_step']}" if result.get("diverged_step") is not None else ""
+        return f"{result['status'].upper()}{step}: {result.get('error', '')}"[:300]
+    ips = result.get("images_per_second")
+    return (f"AP {result['coco']['AP']:.3f}, step {result['steps']}, loss {result['final_loss']:.3f}, "
+            f"{ips:.1f} images/s" if ips else f"AP {result['coco']['AP']:.3f}")

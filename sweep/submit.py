@@ -1,0 +1,82 @@
+"""`run_sweep.py submit CONFIG --engine slurm|k8s`: writes launch files, prints how to submit them,
+and submits them only with --submit. No TensorFlow here."""
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+from common.paths import REPO_ROOT
+from common.storage import write_atomic
+from sweep import launch
+from sweep.errors import SweepConfigError
+from sweep.shards import ensure_plan
+
+
+def _relative(path):
+    absolute = os.path.abspath(path)
+    return os.path.relpath(absolute, REPO_ROOT) if absolute.startswith(REPO_ROOT + os.sep) else absolute
+
+
+def build_launch(args, sweep):
+    if not args.engine:
+        raise SweepConfigError("submit: --engine is required; valid: slurm, k8s")
+    count = args.shards or launch.default_shards(sweep, args.parallel)
+    if not 1 <= count <= len(sweep.cells):
+        raise SweepConfigError(f"--shards: {count} is out of range; valid: 1 to {len(sweep.cells)} (the cell count)")
+    if not 1 <= args.parallel <= 10_000:
+        raise SweepConfigError(f"--parallel: {args.parallel} is out of range; valid: 1 to 10000")
+    replicas = max(c.replicas for c in sweep.cells)
+    paper = any(c.scale == "paper" for c in sweep.cells)
+    gpus = args.gpus_per_cell if args.gpus_per_cell is not None else (replicas if paper else 0)
+    if gpus < 0 or (gpus and replicas % gpus):
+        raise SweepConfigError(f"--gpus-per-cell: {gpus} does not divide the cells' {replicas} replicas; valid: "
+                               f"a divisor of {replicas} (each GPU then holds replicas / GPUs logical replicas) or 0")
+    return launch.Launch(sweep=sweep, config=_relative(sweep.source), shards=count, parallel=args.parallel,
+                         gpus_per_cell=gpus, results=_relative(args.results), runs=_relative(args.runs),
+                         repo=args.repo, time_limit=args.time, image=args.image, allow_cpu=args.allow_cpu)
+
+
+def write_files(spec, out):
+    """Writes the engine's files into `out`; returns ({name: path}, [command argv])."""
+    if spec.engine == "slurm":
+        files = launch.slurm_scripts(spec.launch)
+        commands = launch.slurm_commands(files, out)
+    else:
+        manifests = launch.k8s_manifests(spec.launch)
+        files = {f"{m['metadata']['name']}.json": json.dumps(m, indent=2) + "\n" for m in manifests}
+        commands = [["kubectl", "apply", "-f", os.path.join(out, name)] for name in files]
+    paths = {}
+    for name, text in files.items():
+        paths[name] = os.path.join(out, name)
+        write_atomic(paths[name], text)
+    return paths, commands
+
+
+class _Spec:
+    def __init__(self, engine, launch_):
+        self.engine, self.launch = engine, launch_
+
+
+def submit(args, sweep):
+    spec = _Spec(args.engine, build_launch(args, sweep))
+    out = args.out or os.path.join(REPO_ROOT, "launch", sweep.name)
+    paths, commands = write_files(spec, out)
+    results_dir = os.path.join(args.results, sweep.name)
+    plan = ensure_plan(sweep, results_dir, spec.launch.shards)
+    print(f"sweep {sweep.name}: {len(sweep.cells)} cells in {spec.launch.shards} shards, {spec.launch.parallel} at "
+          f"once, {spec.launch.gpus_per_cell} GPUs per task; plan recorded in {plan}")
+    print("\n".join(launch.shard_summary(spec.launch)))
+    for path in paths.values():
+        print(f"wrote {path}")
+    print("submit with:" if not args.submit else "submitting:")
+    for command in commands:
+        print("  " + shlex.join(command))
+    if args.submit:
+        for command in commands:
+            done = subprocess.run(command)
+            if done.returncode:
+                print(f"error: {shlex.join(command)} exited with {done.returncode}", file=sys.stderr)
+                return 1
+    print(f"then gather with: python run_sweep.py gather {spec.launch.config} --results {spec.launch.results}")
+    return 0
