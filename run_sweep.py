@@ -58,6 +58,7 @@ def main(argv=None):
     launch.add_argument("--shards", type=int, default=None, help="array size (default: one shard per cell)")
     launch.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/)")
     launch.add_argument("--repo", default=REPO_ROOT, help="this repository on the cluster (default: here)")
+    launch.add_argument("--cpus-per-cell", type=int, default=8, help="CPU cores each task gets (default 8)")
     launch.add_argument("--time", default="48:00:00", help="SLURM time limit per task")
     launch.add_argument("--image", default="frn-detection-bench:latest", help="container image (k8s)")
     launch.add_argument("--submit", action="store_true", help="also submit (sbatch / kubectl apply)")

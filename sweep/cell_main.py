@@ -33,6 +33,7 @@ def run(spec, run_dir):
     from detection import preemption, strategy
     from detection.divergence import Diverged
     preemption.install()  # SIGTERM: checkpoint at the end of the current train loop, then stop
+    print(f"cell {cell.id}: started; SIGTERM saves a checkpoint and stops", flush=True)
     try:
         strategy.configure_devices(cell.replicas)  # before anything starts TensorFlow's runtime
         import tf_keras

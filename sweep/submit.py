@@ -6,11 +6,14 @@ import shlex
 import subprocess
 import sys
 
-from common.paths import REPO_ROOT
+from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
 from common.storage import write_atomic
 from sweep import launch
 from sweep.errors import SweepConfigError
 from sweep.shards import ensure_plan
+
+K8S_REPO = "/app"      # where Dockerfile puts this repository in the image
+K8S_VOLUME = "/work"   # the shared volume (or use gs:// --results / --runs)
 
 
 def _relative(path):
@@ -32,9 +35,19 @@ def build_launch(args, sweep):
     if gpus < 0 or (gpus and replicas % gpus):
         raise SweepConfigError(f"--gpus-per-cell: {gpus} does not divide the cells' {replicas} replicas; valid: "
                                f"a divisor of {replicas} (each GPU then holds replicas / GPUs logical replicas) or 0")
+    results, runs, repo = _relative(args.results), _relative(args.runs), args.repo
+    if args.engine == "k8s":  # the image holds the repository at /app; results live on the /work volume
+        repo = repo if repo != REPO_ROOT else K8S_REPO
+        results = results if args.results != RESULTS_ROOT else f"{K8S_VOLUME}/results"
+        runs = runs if args.runs != RUNS_ROOT else f"{K8S_VOLUME}/runs"
+    if not 1 <= args.cpus_per_cell <= 1024:
+        raise SweepConfigError(f"--cpus-per-cell: {args.cpus_per_cell} is out of range; valid: 1 to 1024")
+    # SLURM tasks share this filesystem: the same interpreter (virtualenv) runs them; the image has its own
+    python = sys.executable if args.engine == "slurm" else "python"
     return launch.Launch(sweep=sweep, config=_relative(sweep.source), shards=count, parallel=args.parallel,
-                         gpus_per_cell=gpus, results=_relative(args.results), runs=_relative(args.runs),
-                         repo=args.repo, time_limit=args.time, image=args.image, allow_cpu=args.allow_cpu)
+                         gpus_per_cell=gpus, results=results, runs=runs, repo=repo, python=python,
+                         time_limit=args.time, cpus_per_cell=args.cpus_per_cell, image=args.image,
+                         allow_cpu=args.allow_cpu)
 
 
 def write_files(spec, out):

@@ -23,8 +23,18 @@ def _row(cell, result):
     row.update({k: (round(100 * coco[k], 2) if coco and coco[k] >= 0 else None) for k in STATS})
     row["wall_s"] = round(result["wall_seconds"], 1) if result and "wall_seconds" in result else None
     row["images_per_s"] = round(result["images_per_second"], 1) if result and result.get("images_per_second") else None
+    row["devices"] = _devices((result or {}).get("devices"))
     row["diverged_step"] = (result or {}).get("diverged_step")
     return row
+
+
+def _devices(record):
+    """'2 cpu' / '8 gpu' / '8 gpu (2 physical)': what ran the replicas (detection/strategy.py)."""
+    if not record:
+        return None
+    physical = record.get("physical_gpus")
+    split = f" ({physical} physical)" if record["kind"] == "gpu" and physical and physical != record["count"] else ""
+    return f"{record['count']} {record['kind']}{split}"
 
 
 def _mean_std(values):
@@ -128,7 +138,7 @@ def markdown(tables):
 
 
 GRID_COLUMNS = ["id", "block", "norm", "batch", "per_replica", "lr_mult", "lr", "steps", "seed", "init", "status",
-                *STATS, "wall_s", "images_per_s", "diverged_step"]
+                *STATS, "wall_s", "images_per_s", "devices", "diverged_step"]
 
 
 def csv_text(tables):

@@ -64,3 +64,29 @@ def test_cli_run_with_a_bad_override_exits_2_and_writes_nothing(data, tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: blocks.scratch") and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "results").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_paper_scale_cell_without_gpus_is_refused_unless_allowed():
+    cells = parse({"sweep": "p", "scale": "paper", "base": {"replicas": 8, "batch": 64},
+                   "blocks": {"scratch": {"grid": {"norm": ["frn"]}}}}).cells
+    with pytest.raises(SweepConfigError, match=r"scale 'paper' \(R50-FPN\) on a machine without GPUs .* --allow-cpu"):
+        preflight.check(cells)
+    preflight.check(cells, allow_cpu=True)  # the tests' escape hatch: the layout (8 CPU devices) is valid
+
+
+def test_replicas_that_cannot_be_laid_out_are_refused(data, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", '{"cluster": {"worker": ["localhost:1", "localhost:2"]}, '
+                                    '"task": {"type": "worker", "index": 0}}')
+    with pytest.raises(SweepConfigError, match="replicas 2 on 2 CPU-only workers|replicas = 2"):
+        preflight.check(parse(_document(data, replicas=4, batch=8)).cells)
+
+
+def test_a_strategy_with_another_replica_count_is_refused_before_training(data, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    from detection import strategy, train
+    from tests.detection_data import tiny_experiment
+    monkeypatch.setattr(strategy, "train_strategy", lambda runtime, replicas: tf.distribute.OneDeviceStrategy("/cpu:0"))
+    with pytest.raises(train.ConfigError, match="the strategy runs 1 replicas, the cell asks for 2"):
+        train.run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn"), str(tmp_path / "run"), replicas=2)
+    assert not (tmp_path / "run" / "checkpoint").exists()

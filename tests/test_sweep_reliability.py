@@ -159,3 +159,46 @@ def test_a_diverging_cell_is_recorded_with_its_step_and_the_sweep_goes_on(tiny, 
 def _tiny_data(tiny):
     from tests.detection_data import tiny_dataset
     return tiny_dataset(tiny["folder"] / "data")
+
+
+# -- shards of a job array (no claims) ---------------------------------------------------------------------
+def test_two_concurrent_shards_give_the_same_tables_as_one_runner(tiny, tmp_path):
+    name = tiny["name"]
+    shard_runs = [_start(tiny["file"], tmp_path, "--shard", f"{i}/2") for i in range(2)]
+    finished = [_finish(r) for r in shard_runs]
+    assert [code for code, _ in finished] == [0, 0], finished
+    assert not (tmp_path / "results" / name / "claims").exists()  # shards never claim
+    code = subprocess.run([sys.executable, "run_sweep.py", "gather", str(tiny["file"]), "--results",
+                           str(tmp_path / "results")], cwd=ROOT, capture_output=True).returncode
+    assert code == 0
+    _same_ap(tiny, _results(tmp_path, name))
+    assert _grid(tmp_path, name) == _grid(tiny["reference"], name)
+    plan = json.loads((tmp_path / "results" / name / "plan.json").read_text())
+    assert plan["shards"] == 2 and plan["cells"] == [c.id for c in tiny["cells"]]
+
+
+def test_sigterm_saves_a_checkpoint_and_the_rerun_shard_resumes_to_the_same_ap(tiny, tmp_path):
+    """What a scheduler does before its time limit: SIGTERM to the task, then a requeue."""
+    name, cell = tiny["name"], tiny["cells"][0]
+    process = _start(tiny["file"], tmp_path, "--shard", "0/2")
+    log = tmp_path / "runs" / name / cell.id / "log.txt"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (log.exists() and "SIGTERM saves a checkpoint" in log.read_text()):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)  # the runner only, as srun delivers it
+    code, output = _finish(process)
+    assert code == 1 and "stopped on SIGTERM" in output, output
+    assert "preempted at step 4: checkpoint saved" in log.read_text()  # the first train loop's end
+    assert (tmp_path / "runs" / name / cell.id / "ckpt-4.index").exists()
+    assert not (tmp_path / "results" / name / "cells" / f"{cell.id}.json").exists()  # neither finished nor failed
+
+    code, output = _finish(_start(tiny["file"], tmp_path, "--shard", "0/2"))  # the requeued task
+    assert code == 0, output
+    result = _results(tmp_path, name)[cell.id]
+    assert result["steps_this_run"] == 20 and result["coco"]["AP"] == pytest.approx(tiny["ap"][cell.id], abs=1e-6)
+
+    before = (tmp_path / "results" / name / "cells" / f"{cell.id}.json").stat().st_mtime_ns
+    code, output = _finish(_start(tiny["file"], tmp_path, "--shard", "0/2"))  # the same index once more
+    assert code == 0 and "finished before, skipped" in output, output
+    assert (tmp_path / "results" / name / "cells" / f"{cell.id}.json").stat().st_mtime_ns == before
+    assert sorted(p.name for p in (tmp_path / "results" / name / "cells").iterdir()) == [f"{cell.id}.json"]

@@ -16,7 +16,8 @@ def _fake_result(results_dir, cell, status, ap=None, seed_shift=0.0):
     from sweep.results import RESULT_FORMAT, cell_result_path
     payload = {"status": status, "cell": cell.as_dict(), "wall_seconds": 10.0, "format": RESULT_FORMAT}
     if status == "finished":
-        payload.update(coco={k: ap + seed_shift for k in tables.STATS}, steps=cell.steps, images_per_second=5.0)
+        payload.update(coco={k: ap + seed_shift for k in tables.STATS}, steps=cell.steps, images_per_second=5.0,
+                       devices={"kind": "gpu", "count": 8, "physical_gpus": 2 if cell.batch == 4 else 8})
     if status == "diverged":
         payload["diverged_step"] = 12
     write_json_atomic(cell_result_path(str(results_dir), cell.id), payload)
@@ -59,6 +60,9 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
     markdown = (results_dir / "tables.md").read_text()
     assert "10.5 ± 0.7 <sub>m=0.01</sub>" in markdown and "diverged" in markdown
     assert (results_dir / "tables.csv").read_text().count("\n") == len(cells) + 1
+    devices = {r["batch"]: r["devices"] for r in grid.values() if r["status"] == "finished"}
+    assert devices == {16: "8 gpu", 4: "8 gpu (2 physical)"}  # what ran the replicas, from each result
+    assert "| 8 gpu (2 physical) |" in markdown
 
 
 def test_fine_tuned_cell_fails_clearly_when_its_pretraining_failed(tmp_path, monkeypatch):

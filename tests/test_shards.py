@@ -1,0 +1,142 @@
+"""Shards for job arrays: a stable, disjoint, complete partition; `--shard auto`; plan.json; launch files."""
+import json
+import os
+import subprocess
+import sys
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from sweep import shards
+from sweep.errors import SweepConfigError
+from sweep.spec import load, parse
+from tests.sweep_documents import minimal_sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER = os.path.join(ROOT, "configs", "coco_retinanet_paper.yaml")
+
+
+def _cells(count):
+    """`count` cells with steps 100 x 16 / B over four batch sizes (unequal work)."""
+    seeds = -(-count // 4)
+    sweep = parse(minimal_sweep(**{"blocks/scratch/grid/norm": ["gn"], "blocks/scratch/grid/batch": [16, 8, 4, 2],
+                                   "blocks/scratch/grid/seed": list(range(seeds))}))
+    return list(sweep.cells)[:count]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 5, 7, 12, 13, 40])
+@pytest.mark.parametrize("shard_count", [1, 2, 3, 4, 8, 16, 50])
+def test_partition_is_disjoint_complete_stable_and_balanced(count, shard_count):
+    cells = _cells(count)
+    parts = shards.partition(cells, shard_count)
+    assert len(parts) == shard_count
+    flat = [c.id for part in parts for c in part]
+    assert sorted(flat) == sorted(c.id for c in cells) and len(set(flat)) == len(flat)  # complete, disjoint
+    assert [[c.id for c in p] for p in shards.partition(list(cells), shard_count)] == [[c.id for c in p] for p in parts]
+    for part in parts:  # each shard keeps the sweep's order
+        assert [cells.index(c) for c in part] == sorted(cells.index(c) for c in part)
+    loads = [sum(c.steps for c in part) for part in parts]
+    if shard_count <= count:  # greedy longest-first: no shard exceeds the lightest by more than the longest cell
+        assert max(loads) - min(loads) <= max(c.steps for c in cells)
+    else:
+        assert sum(1 for part in parts if part) == count
+
+
+def test_one_shard_per_cell_when_there_are_enough():
+    cells = _cells(5)
+    assert [len(p) for p in shards.partition(cells, 5)] == [1] * 5
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "8"}, (3, 8)),
+    ({"JOB_COMPLETION_INDEX": "0", "SWEEP_SHARD_COUNT": "72"}, (0, 72)),
+])
+def test_shard_auto_reads_the_engines_variables(environ, expected):
+    assert shards.parse_shard("auto", environ) == expected
+
+
+@pytest.mark.parametrize("text, environ, message", [
+    ("auto", {}, "none of SLURM_ARRAY_TASK_ID"),
+    ("auto", {"JOB_COMPLETION_INDEX": "1"}, "SWEEP_SHARD_COUNT is not"),
+    ("3/3", {}, "3/3 is out of range"),
+    ("-1/4", {}, "-1/4 is out of range"),
+    ("a/4", {}, "not whole numbers"),
+    ("2", {}, "is not I/N"),
+    ("auto", {"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "4"}, "9/4 is out of range"),
+])
+def test_bad_shards_are_refused(text, environ, message):
+    with pytest.raises(SweepConfigError, match=message):
+        shards.parse_shard(text, environ)
+
+
+def test_plan_json_refuses_an_edited_config(tmp_path):
+    sweep = parse(minimal_sweep(), "a.yaml")
+    path = shards.ensure_plan(sweep, str(tmp_path), 4)
+    recorded = json.loads(open(path).read())
+    assert recorded["cells"] == [c.id for c in sweep.cells] and recorded["shards"] == 4
+    shards.ensure_plan(sweep, str(tmp_path), 4)  # the same sweep: accepted
+    edited = parse(minimal_sweep(**{"blocks/scratch/grid/batch": [16, 8]}), "a.yaml")
+    with pytest.raises(SweepConfigError, match="differ from the plan recorded"):
+        shards.ensure_plan(edited, str(tmp_path), 4)
+    with pytest.raises(SweepConfigError, match="planned for 4"):
+        shards.ensure_plan(sweep, str(tmp_path), 8)
+
+
+def test_a_shard_run_against_an_edited_config_exits_2(tmp_path):
+    config = tmp_path / "s.yaml"
+    config.write_text(yaml.safe_dump(minimal_sweep("s")))
+    shards.ensure_plan(load(str(config)), str(tmp_path / "results" / "s"), 2)
+    config.write_text(yaml.safe_dump(minimal_sweep("s", **{"base/seed": 1})))
+    result = subprocess.run([sys.executable, "run_sweep.py", "run", str(config), "--shard", "0/2", "--results",
+                             str(tmp_path / "results"), "--runs", str(tmp_path / "runs")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 2 and "differ from the plan recorded" in result.stderr, result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def _submit(tmp_path, engine, config=PAPER, *extra):
+    out = tmp_path / engine
+    result = subprocess.run([sys.executable, "run_sweep.py", "submit", config, "--engine", engine, "--out", str(out),
+                             "--results", str(tmp_path / "results"), "--parallel", "6", *extra], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return out, result.stdout
+
+
+def test_sbatch_script_carries_the_array_and_passes_bash_n(tmp_path):
+    out, stdout = _submit(tmp_path, "slurm")
+    script = (out / "coco_retinanet_paper.sbatch").read_text()
+    for directive in ("#SBATCH --array=0-71%6", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@300",
+                      "#SBATCH --gres=gpu:8", "run_sweep.py run configs/coco_retinanet_paper.yaml", "--shard auto",
+                      "srun --kill-on-bad-exit=1", "scontrol requeue"):
+        assert directive in script, directive
+    assert subprocess.run(["bash", "-n", str(out / "coco_retinanet_paper.sbatch")]).returncode == 0
+    assert "sbatch " in stdout and "72 shards" in stdout
+    assert json.loads((tmp_path / "results" / "coco_retinanet_paper" / "plan.json").read_text())["shards"] == 72
+
+
+def test_the_pretrain_stage_is_a_job_the_array_depends_on(tmp_path):
+    out, stdout = _submit(tmp_path, "slurm", os.path.join(ROOT, "configs", "default.yaml"), "--shards", "4")
+    stage = (out / "default-pretrain.sbatch").read_text()
+    assert "--stage pretrain" in stage and subprocess.run(["bash", "-n", str(out / "default-pretrain.sbatch")]).returncode == 0
+    assert "--dependency=afterok" in stdout and "#SBATCH --array=0-3%6" in (out / "default.sbatch").read_text()
+    assert "#SBATCH --gres" not in (out / "default.sbatch").read_text()  # embedded scale: CPU tasks
+
+
+def test_kubernetes_indexed_job_passes_the_schema(tmp_path):
+    out, _ = _submit(tmp_path, "k8s", os.path.join(ROOT, "configs", "default.yaml"), "--shards", "4")
+    names = sorted(os.listdir(out))
+    assert names == ["frn-default-pretrain.json", "frn-default.json"]
+    job = json.loads((out / "frn-default.json").read_text())
+    spec = job["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 6)
+    assert spec["podReplacementPolicy"] == "Failed" and spec["backoffLimitPerIndex"] == 3
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["containers"][0]["command"][-2:] == ["--shard", "auto"]
+    assert {"name": "SWEEP_SHARD_COUNT", "value": "4"} in pod["containers"][0]["env"]
+    for name in names:
+        kubernetes_validate.validate(json.loads((out / name).read_text()), "1.30.0", strict=True)
+    job["spec"]["completionsMode"] = "Indexed"  # a typo the schema must catch
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(job, "1.30.0", strict=True)
