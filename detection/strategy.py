@@ -76,7 +76,15 @@ def configure_devices(replicas):
         if available < plan.local_replicas:
             raise DevicePlanError(f"{plan.describe()} requested but TensorFlow already started with {available} "
                                   f"logical {plan.kind.upper()} devices; run the cell in a fresh process")
+    if plan.workers > 1:
+        _multi_worker()  # collectives must be configured before anything starts the runtime
     return plan
+
+
+@functools.cache
+def _multi_worker():
+    """The multi-worker strategy of TF_CONFIG, made once per process, before the runtime starts."""
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 
 def split_cpu(replicas):
@@ -109,7 +117,7 @@ def train_strategy(runtime, replicas=None):
         return distribute_utils.get_distribution_strategy(distribution_strategy="tpu", tpu_address=runtime.tpu)
     plan = configure_devices(replicas)
     if plan.workers > 1:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker()
     return _mirrored(plan.kind, plan.local_replicas)
 
 
@@ -124,6 +132,12 @@ def device_record(strat):
 def eval_strategy():
     """COCO evaluation runs on one device: Model Garden's eval step keeps only local results."""
     return tf.distribute.OneDeviceStrategy("/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0")
+
+
+def task_name():
+    """'chief', 'worker 1', ... from TF_CONFIG ('chief' without it)."""
+    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+    return "chief" if is_chief() else f"{task.get('type')} {task.get('index')}"
 
 
 def is_chief():

@@ -11,6 +11,7 @@ from backbones.base import task_inputs
 from backbones.checkpoints import restore_backbone
 from detection import configs
 from detection.modeling.builders import build_faster_rcnn, build_retinanet
+from detection.resume_input import skip_records_before_decoding
 
 
 class _NormDetectionMixin:
@@ -18,16 +19,24 @@ class _NormDetectionMixin:
 
     `resume_step`: the global step of the checkpoint a run resumes from. Model Garden does not
     checkpoint the input iterator, so a resumed run would restart the (seeded, deterministic)
-    training stream from its first batch; skipping the batches of `resume_step` steps continues it
-    where the interrupted run was, so a killed and resumed cell trains on the same batches as an
-    uninterrupted one (and, on CPU, reaches the same AP).
+    training stream from its first batch; skipping the records of `resume_step` steps (before they
+    are decoded: detection/resume_input.py) continues it where the interrupted run was, so a killed
+    and resumed cell trains on the same batches as an uninterrupted one (and, on CPU, reaches the
+    same AP).
     """
 
     builder = None
     resume_step = 0
 
     def build_inputs(self, params, input_context=None):
-        dataset = super().build_inputs(params, input_context)
+        # One input pipeline feeds all replicas of its worker, one per-replica batch each per step.
+        replicas_per_pipeline = (input_context.num_replicas_in_sync // input_context.num_input_pipelines
+                                 if input_context else 1)
+        per_replica = (input_context.get_per_replica_batch_size(params.global_batch_size) if input_context
+                       else params.global_batch_size)
+        skip = self.resume_step * replicas_per_pipeline if params.is_training else 0
+        with skip_records_before_decoding(skip * per_replica) as applied:
+            dataset = super().build_inputs(params, input_context)
         if params.is_training and params.deterministic and _random_augmentation(params.parser):
             # `deterministic` fixes the element order, but a random flip or scale jitter is a
             # stateful op inside a parallel map: which image gets which draw depends on thread
@@ -38,12 +47,9 @@ class _NormDetectionMixin:
             options = tf.data.Options()
             options.threading.private_threadpool_size = 1
             dataset = dataset.with_options(options)
-        if not (params.is_training and self.resume_step):
-            return dataset
-        # One input pipeline feeds all replicas of its worker, one per-replica batch each per step.
-        replicas_per_pipeline = (input_context.num_replicas_in_sync // input_context.num_input_pipelines
-                                 if input_context else 1)
-        return dataset.skip(self.resume_step * replicas_per_pipeline)
+        if skip and not applied:  # a reader whose stages are not one record -> one element
+            dataset = dataset.skip(skip)
+        return dataset
 
     def build_model(self):
         input_specs, regularizer = task_inputs(self.task_config)

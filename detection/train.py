@@ -21,7 +21,7 @@ from common.legacy_keras import use_legacy_keras
 use_legacy_keras()
 
 import tensorflow as tf  # noqa: E402
-from official.core import exp_factory, task_factory, train_lib, train_utils  # noqa: E402
+from official.core import exp_factory, task_factory, train_utils  # noqa: E402
 from official.modeling import hyperparams, performance  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
@@ -29,6 +29,7 @@ from common.batching import batch_problem  # noqa: E402
 from common.storage import write_json_atomic  # noqa: E402
 from detection import metrics, strategy  # noqa: E402
 from detection.divergence import DivergenceCheck  # noqa: E402
+from detection.multi_worker import ExperimentRunner  # noqa: E402
 from detection.preemption import CheckpointOnSignal  # noqa: E402
 from detection.validate import ConfigError, validate_experiment  # noqa: E402
 
@@ -91,8 +92,7 @@ def _runner(strat, params, run_dir, mode):
     task = task_factory.get_task(params.task, logging_dir=run_dir)
     if mode == "train" and hasattr(task, "resume_step"):
         task.resume_step = checkpoint_step(run_dir)
-    runner = train_lib.OrbitExperimentRunner(distribution_strategy=strat, task=task, mode=mode,
-                                             params=params, model_dir=run_dir)
+    runner = ExperimentRunner(distribution_strategy=strat, task=task, mode=mode, params=params, model_dir=run_dir)
     if mode == "train":  # run before Model Garden's own train actions (orbit calls them in order)
         step = runner.trainer.global_step
         runner.controller.train_actions = [DivergenceCheck(step, params.trainer.loss_upper_bound),
@@ -118,10 +118,12 @@ def run_cell(params, run_dir, replicas=None):
     if strategy.is_chief():
         train_utils.serialize_config(params, run_dir)  # params.yaml, the resolved config
 
-    roll_back_corrupt_checkpoints(run_dir)
+    if strategy.is_chief():
+        roll_back_corrupt_checkpoints(run_dir)
     start = time.time()
     runner = _runner(train_strat, params, run_dir, "train")
     first_step = int(runner.trainer.global_step.numpy())
+    print(f"{strategy.task_name()}: training from step {first_step}", flush=True)
     with train_strat.scope():
         runner.controller.train(steps=params.trainer.train_steps)  # raises Diverged (detection/divergence.py)
     last_step = int(runner.trainer.global_step.numpy())

@@ -42,6 +42,8 @@ def run(spec, run_dir):
         from detection.train import run_cell
         tf_keras.utils.set_random_seed(cell.seed)
         metrics = run_cell(experiment_config(cell, spec["init_checkpoint"]), run_dir, replicas=cell.replicas)
+        if not strategy.is_chief():
+            return None  # a worker of a multi-worker cell: the chief evaluates and records it
         losses = [v for points in metrics["losses"].values() for _, v in points]
         diverged = None if all(math.isfinite(v) for v in losses) else _diverged_step(run_dir)
         result.update(metrics, status=DIVERGED if diverged is not None else FINISHED, diverged_step=diverged)
@@ -53,7 +55,7 @@ def run(spec, run_dir):
     except Exception as error:  # recorded, and the sweep goes on with the next cell
         result.update(status=FAILED, diverged_step=None, error=f"{type(error).__name__}: {error}"[:1000],
                       traceback=traceback.format_exc()[-4000:])
-    return result
+    return result if strategy.is_chief() else None  # the chief records a multi-worker cell
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from sweep.results import DIVERGED, FINISHED, read_json
 
 
 def main(description, work, summary_keys, argv=None):
-    """Runs `work(spec, run_dir) -> result dict` (it records its own failures), then ends the process."""
+    """Runs `work(spec, run_dir) -> result dict or None` (it records its own failures), writes the result
+    (None: nothing to write), then ends the process."""
     use_legacy_keras()
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--spec", required=True, help="the unit's spec.json, in its run directory")
@@ -27,6 +28,8 @@ def main(description, work, summary_keys, argv=None):
     run_dir = os.path.dirname(args.spec if is_remote(args.spec) else os.path.abspath(args.spec))
     start = time.time()
     result = work(spec, run_dir)
+    if result is None:  # nothing to record (a non-chief worker)
+        exit_now(0)
     result["wall_seconds"] = time.time() - start
     record(args.result, result)
     print(json.dumps({k: result.get(k) for k in summary_keys}))
