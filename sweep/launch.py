@@ -43,7 +43,7 @@ class Launch:
         return args + (["--allow-cpu"] if self.allow_cpu else [])
 
 
-def default_shards(sweep, parallel):
+def default_shards(sweep):
     """One shard per cell: a failed or preempted task then costs one cell (`--shards` packs more)."""
     return max(1, len(sweep.cells))
 

@@ -24,7 +24,7 @@ def _relative(path):
 def build_launch(args, sweep):
     if not args.engine:
         raise SweepConfigError("submit: --engine is required; valid: slurm, k8s")
-    count = args.shards or launch.default_shards(sweep, args.parallel)
+    count = args.shards or launch.default_shards(sweep)
     if not 1 <= count <= len(sweep.cells):
         raise SweepConfigError(f"--shards: {count} is out of range; valid: 1 to {len(sweep.cells)} (the cell count)")
     if not 1 <= args.parallel <= 10_000:
@@ -50,13 +50,13 @@ def build_launch(args, sweep):
                          allow_cpu=args.allow_cpu)
 
 
-def write_files(spec, out):
-    """Writes the engine's files into `out`; returns ({name: path}, [command argv])."""
-    if spec.engine == "slurm":
-        files = launch.slurm_scripts(spec.launch)
+def write_files(engine, spec, out):
+    """Writes the engine's files for `spec` (a launch.Launch) into `out`; returns ({name: path}, [argv])."""
+    if engine == "slurm":
+        files = launch.slurm_scripts(spec)
         commands = launch.slurm_commands(files, out)
     else:
-        manifests = launch.k8s_manifests(spec.launch)
+        manifests = launch.k8s_manifests(spec)
         files = {f"{m['metadata']['name']}.json": json.dumps(m, indent=2) + "\n" for m in manifests}
         commands = [["kubectl", "apply", "-f", os.path.join(out, name)] for name in files]
     paths = {}
@@ -66,20 +66,15 @@ def write_files(spec, out):
     return paths, commands
 
 
-class _Spec:
-    def __init__(self, engine, launch_):
-        self.engine, self.launch = engine, launch_
-
-
 def submit(args, sweep):
-    spec = _Spec(args.engine, build_launch(args, sweep))
+    spec = build_launch(args, sweep)
     out = args.out or os.path.join(REPO_ROOT, "launch", sweep.name)
-    paths, commands = write_files(spec, out)
+    paths, commands = write_files(args.engine, spec, out)
     results_dir = os.path.join(args.results, sweep.name)
-    plan = ensure_plan(sweep, results_dir, spec.launch.shards)
-    print(f"sweep {sweep.name}: {len(sweep.cells)} cells in {spec.launch.shards} shards, {spec.launch.parallel} at "
-          f"once, {spec.launch.gpus_per_cell} GPUs per task; plan recorded in {plan}")
-    print("\n".join(launch.shard_summary(spec.launch)))
+    plan = ensure_plan(sweep, results_dir, spec.shards)
+    print(f"sweep {sweep.name}: {len(sweep.cells)} cells in {spec.shards} shards, {spec.parallel} at "
+          f"once, {spec.gpus_per_cell} GPUs per task; plan recorded in {plan}")
+    print("\n".join(launch.shard_summary(spec)))
     for path in paths.values():
         print(f"wrote {path}")
     print("submit with:" if not args.submit else "submitting:")
@@ -91,5 +86,5 @@ def submit(args, sweep):
             if done.returncode:
                 print(f"error: {shlex.join(command)} exited with {done.returncode}", file=sys.stderr)
                 return 1
-    print(f"then gather with: python run_sweep.py gather {spec.launch.config} --results {spec.launch.results}")
+    print(f"then gather with: python run_sweep.py gather {spec.config} --results {spec.results}")
     return 0
