@@ -87,11 +87,6 @@ def _multi_worker():
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
-def split_cpu(replicas):
-    """Makes `replicas` logical CPU devices (a CPU-only plan); must run before TensorFlow starts."""
-    return configure_devices(replicas)
-
-
 @functools.cache
 def _mirrored(kind, count):
     """Mirrored replicas on `count` logical devices of `kind`.
