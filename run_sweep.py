@@ -87,7 +87,8 @@ def _command(args, sweep, cells):
     if args.command == "run":
         shard = shards.parse_shard(args.shard)
         if shard:
-            cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in set(cells)]
+            selected = set(cells)
+            cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in selected]
         elif args.stage == "cells":
             runner.check_roots(args.results, args.runs)
         from sweep import preflight  # imports TensorFlow: every cell checked before any trains

@@ -158,9 +158,7 @@ class SweepRun:
 
         wait=False: return at once (None) while another worker or runner holds the step.
         """
-        run_dir = pretrain_dir(self.runs_root, self.sweep.name, pretrain)
-        unit = os.path.basename(run_dir)
-        path = os.path.join(self.results_dir, f"{unit}.json")
+        run_dir, unit, path = self.pretrain_unit(pretrain)
         if self.sharded:
             return self.wait_for_pretrain(path, unit) if wait else None
         while not self.settled(path, unit):
@@ -178,6 +176,12 @@ class SweepRun:
                 self.pretrain(pretrain, run_dir, path, claim)
         result = read_json(path) or {}
         return result["checkpoint_dir"] if result.get("status") == FINISHED else None
+
+    def pretrain_unit(self, pretrain):
+        """(run directory, unit name, result path) of the pretrain step with settings `pretrain`."""
+        run_dir = pretrain_dir(self.runs_root, self.sweep.name, pretrain)
+        unit = os.path.basename(run_dir)
+        return run_dir, unit, os.path.join(self.results_dir, f"{unit}.json")
 
     def pretrain(self, pretrain, run_dir, path, claim):
         makedirs(run_dir)
@@ -314,14 +318,13 @@ def run_pretrain_stage(sweep, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, lo
     state = SweepRun(sweep, [], results_root, runs_root, log, claims.STALE_AFTER, sharded=is_remote(results_root))
     statuses = {}
     for pretrain in dict.fromkeys(c.pretrain for c in sweep.cells if c.pretrain):
-        run_dir = pretrain_dir(runs_root, sweep.name, pretrain)
-        path = os.path.join(state.results_dir, f"{os.path.basename(run_dir)}.json")
+        run_dir, unit, path = state.pretrain_unit(pretrain)
         if state.sharded:
             if (read_json(path) or {}).get("status") != FINISHED:
                 state.pretrain(pretrain, run_dir, path, Unclaimed())
         else:
             state.ensure_pretrained(pretrain)
-        statuses[os.path.basename(run_dir)] = (read_json(path) or {}).get("status", FAILED)
+        statuses[unit] = (read_json(path) or {}).get("status", FAILED)
     return statuses
 
 
