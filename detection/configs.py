@@ -47,8 +47,17 @@ class RetinaNet(mg_retinanet.RetinaNet):
 
 
 @dataclasses.dataclass
+class SelectionSplit(hyperparams.Config):
+    """A second validation split on which lr multipliers are chosen (the reported AP stays on
+    `validation_data` / `annotation_file`); empty: none. Evaluated after training (detection/train.py)."""
+    input_path: str = ""
+    annotation_file: str = ""
+
+
+@dataclasses.dataclass
 class RetinaNetTask(mg_retinanet.RetinaNetTask):
     model: RetinaNet = dataclasses.field(default_factory=RetinaNet)
+    selection: SelectionSplit = dataclasses.field(default_factory=SelectionSplit)
 
 
 @dataclasses.dataclass
@@ -73,6 +82,7 @@ class FasterRCNN(mg_maskrcnn.MaskRCNN):
 @dataclasses.dataclass
 class FasterRCNNTask(mg_maskrcnn.MaskRCNNTask):
     model: FasterRCNN = dataclasses.field(default_factory=FasterRCNN)
+    selection: SelectionSplit = dataclasses.field(default_factory=SelectionSplit)
 
 
 def norm_configs(model_config):

@@ -20,9 +20,11 @@ from common.legacy_keras import use_legacy_keras
 
 use_legacy_keras()
 
+import orbit  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from official.core import exp_factory, task_factory, train_utils  # noqa: E402
 from official.modeling import hyperparams, performance  # noqa: E402
+from official.vision.evaluation import coco_evaluator  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
 from common.batching import batch_problem  # noqa: E402
@@ -44,6 +46,18 @@ def versions():
         except metadata.PackageNotFoundError:
             found[package] = None
     return found
+
+
+def machine():
+    """The CPU model and core count: AP moves with the CPU (bitwise-different kernels), so every
+    result names the machine it came from."""
+    model = platform.processor() or None
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), model)
+    except OSError:
+        pass
+    return {"cpu": model, "cores": os.cpu_count(), "system": platform.system()}
 
 
 def _readable(checkpoint):
@@ -101,6 +115,25 @@ def _runner(strat, params, run_dir, mode):
     return runner
 
 
+def _evaluate_selection(evaluator, eval_strat, params):
+    """COCO stats on the selection split (task.selection), or None when the experiment has none.
+
+    Reuses the evaluator's model and traced eval step: only its dataset and the task's COCO
+    evaluator (the ground truth) are swapped, then the whole split is evaluated.
+    """
+    selection = params.task.selection
+    if not selection.input_path:
+        return None
+    task = evaluator.trainer.task
+    data = params.task.validation_data.replace(input_path=selection.input_path)
+    evaluator.trainer.eval_dataset = orbit.utils.make_distributed_dataset(eval_strat, task.build_inputs, data)
+    options = {"max_num_eval_detections": params.task.max_num_eval_detections} if "max_num_eval_detections" in (
+        params.task.as_dict()) else {}  # RetinaNet's task has it, Mask R-CNN's does not
+    task.coco_metric = coco_evaluator.COCOEvaluator(annotation_file=selection.annotation_file, include_mask=False,
+                                                    per_category_metrics=params.task.per_category_metrics, **options)
+    return evaluator.controller.evaluate(steps=-1)
+
+
 def run_cell(params, run_dir, replicas=None):
     """Trains (resuming from `run_dir`'s latest checkpoint) and evaluates; returns the metrics dict."""
     validate_experiment(params, replicas)
@@ -136,12 +169,14 @@ def run_cell(params, run_dir, replicas=None):
     evaluator = _runner(eval_strat, params, run_dir, "eval")
     with eval_strat.scope():
         eval_logs = evaluator.controller.evaluate(steps=params.trainer.validation_steps)
+        selection_logs = _evaluate_selection(evaluator, eval_strat, params)
     eval_seconds = time.time() - start
 
     curves = metrics.scalar_curves(os.path.join(run_dir, "train"))
     losses = {tag: points for tag, points in curves.items() if tag.endswith("loss")}
     result = {
         "coco": metrics.coco_stats(eval_logs),
+        "coco_selection": selection_logs and metrics.coco_stats(selection_logs),
         "losses": losses,
         "final_loss": losses["total_loss"][-1][1] if losses.get("total_loss") else None,
         "steps": last_step,
@@ -154,6 +189,7 @@ def run_cell(params, run_dir, replicas=None):
         "eval_seconds": eval_seconds,
         "images_per_second": (last_step - first_step) * batch / train_seconds if last_step > first_step else None,
         "versions": versions(),
+        "machine": machine(),
         "params": params.as_dict(),
     }
     write_json_atomic(os.path.join(run_dir, "metrics.json"), result)

@@ -119,6 +119,10 @@ def validate_experiment(params, replicas, check_data=True, experiment=None):
         for key, data in (("train_data", task.train_data), ("validation_data", task.validation_data)):
             check_tfrecords(key, data.input_path)
         largest = check_coco_json(task.annotation_file)
+        selection = getattr(task, "selection", None)
+        if selection and selection.input_path:
+            check_tfrecords("selection", selection.input_path)
+            largest = max(largest, check_coco_json(selection.annotation_file))
         if model.num_classes <= largest:
             raise ConfigError(f"task.model.num_classes {model.num_classes} must be greater than the largest "
                               f"category id {largest} (class 0 is background; COCO needs 91)")

@@ -83,6 +83,8 @@ DATA_KEYS = {
     "val": Key(TEXT, None),
     "annotations": Key(TEXT, None),
     "num_classes": Key(INT, None, Range(2, 100_000)),
+    "select_val": Key(TEXT, None),           # optional selection split: lr multipliers are chosen on it
+    "select_annotations": Key(TEXT, None),
 }
 AXES = ("norm", "batch", "lr_mult", "seed", "bn_momentum", "gn_groups", "activation", "weight_decay")
 TOP_KEYS = ("sweep", "detector", "scale", "data", "pretrain", "base", "scaling", "blocks", "jobs")

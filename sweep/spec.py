@@ -190,6 +190,14 @@ def _data(value):
                                    f"(data: train, val, annotations)")
     if "num_classes" in value:
         check_value(value["num_classes"], DATA_KEYS["num_classes"], ["data", "num_classes"])
+    selection = [key for key in ("select_val", "select_annotations") if key in value]
+    if len(selection) == 1:
+        missing = {"select_val", "select_annotations"} - set(selection)
+        raise SweepConfigError(f"data.{selection[0]}: given without data.{missing.pop()}; the selection split "
+                               f"needs both (its TFRecords and its annotation JSON) or neither")
+    for key in selection:
+        if not isinstance(value[key], str) or not value[key]:
+            raise SweepConfigError(f"data.{key}: {value[key]!r:.70} must be a path or glob")
     return (("kind", "files"),) + tuple(sorted(value.items()))
 
 

@@ -8,7 +8,7 @@ from detection import experiments
 from detection.data import embedded
 
 TINY = embedded.Spec(train_images=32, val_images=8, image_size=64, min_objects=0, max_objects=3,
-                     min_size=10, max_size=32, seed=3)
+                     min_size=10, max_size=32, seed=3, select_images=8)
 
 
 def tiny_dataset(root):

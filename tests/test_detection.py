@@ -71,6 +71,31 @@ def test_bn_model_equals_stock_model_garden(data):
     assert count(ours) == count(stock) == 34_167_319
 
 
+@pytest.mark.parametrize("detector", ["frn_retinanet_embedded", "frn_faster_rcnn_embedded"])
+def test_selection_split_scores_like_a_validation_split(detector, data, tmp_path):
+    """The selection split's stats equal an evaluation that reports that split (same checkpoint)."""
+    run_dir = str(tmp_path / "run")
+    config = tiny_experiment(detector, data, "gn", steps=6)
+    config.trainer.validation_steps = 2  # the 8 val images
+    trained = run_cell(config, run_dir, replicas=2)
+    assert sorted(trained["coco_selection"]) == sorted(COCO_KEYS)
+    swapped = tiny_experiment(detector, data, "gn", steps=6)
+    swapped.task.validation_data.input_path = data.tfrecords("select")
+    swapped.task.annotation_file = data.annotations("select")
+    swapped.task.selection.input_path = ""
+    again = run_cell(swapped, run_dir, replicas=2)  # at step 6 already: evaluates only
+    assert again["steps_this_run"] == 0 and again["coco_selection"] is None
+    assert again["coco"] == pytest.approx(trained["coco_selection"], abs=1e-9)
+    # and the selection split's ground truth is the one scored: without objects, pycocotools gives -1
+    empty = json.loads(open(data.annotations("select")).read())
+    empty["annotations"] = []
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+    config.task.selection.annotation_file = str(tmp_path / "empty.json")
+    blank = run_cell(config, run_dir, replicas=2)
+    assert set(blank["coco_selection"].values()) == {-1.0}
+    assert blank["coco"]["AP"] >= 0.0 and blank["coco"]["AR100"] >= 0.0  # the reported split still has objects
+
+
 def test_resume_continues_from_the_checkpoint(data, tmp_path):
     run_dir = str(tmp_path / "run")
     first = run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn", steps=4), run_dir, replicas=2)

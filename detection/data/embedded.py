@@ -5,6 +5,10 @@
 + instances JSON, then converted by Model Garden's converter (detection/data/coco_tfrecords.py),
 so real COCO and this data share one loading path. Generated once and cached; regenerated when
 missing, corrupt or made with other parameters. No download anywhere.
+
+Splits: `train`, `val` (the reported split) and `select` (the selection split: lr multipliers are
+chosen on it, so the reported AP is not inflated by the choice). `select` is drawn from its own
+seed, so `train` and `val` are the same images with or without it.
 """
 import dataclasses
 import fcntl
@@ -30,6 +34,7 @@ VERSION = 1
 class Spec:
     train_images: int = 1500
     val_images: int = 200
+    select_images: int = 200
     image_size: int = 128
     min_objects: int = 1
     max_objects: int = 6
@@ -55,6 +60,12 @@ class Dataset:
 
     def tfrecords(self, split):
         return coco_tfrecords.shard_pattern(os.path.join(self.root, split))
+
+    @property
+    def splits(self):
+        """(split, image count) of every split this dataset has."""
+        counts = (("train", self.spec.train_images), ("val", self.spec.val_images), ("select", self.spec.select_images))
+        return tuple((split, count) for split, count in counts if count)
 
     @property
     def num_classes(self):
@@ -142,7 +153,7 @@ def _is_complete(dataset):
             manifest = json.load(f)
         if manifest.get("key") != dataset.spec.key():
             return False
-        for split, count in (("train", dataset.spec.train_images), ("val", dataset.spec.val_images)):
+        for split, count in dataset.splits:
             with open(dataset.annotations(split)) as f:
                 if len(json.load(f)["images"]) != count:
                     return False
@@ -175,6 +186,8 @@ def ensure(root=DEFAULT_ROOT, spec=Spec()):
         rng = np.random.default_rng(spec.seed)
         _write_split(building, "train", spec.train_images, spec, rng)
         _write_split(building, "val", spec.val_images, spec, rng)
+        if spec.select_images:  # its own stream: train and val do not depend on whether it exists
+            _write_split(building, "select", spec.select_images, spec, np.random.default_rng([spec.seed, 1]))
         with open(os.path.join(building, "manifest.json"), "w") as f:
             json.dump({"key": spec.key(), "spec": dataclasses.asdict(spec), "version": VERSION}, f)
         os.rename(building, root)
