@@ -11,6 +11,7 @@ import statistics
 from common.coco_stats import STATS
 from common.storage import write_atomic, write_json_atomic
 from sweep.results import DIVERGED, FAILED, FINISHED, check_result, read_cell_results
+from sweep.stats import LEVEL, interval, paired
 
 
 def _row(cell, result):
@@ -21,6 +22,8 @@ def _row(cell, result):
     coco = (result or {}).get("coco") if status == FINISHED else None
     # pycocotools reports -1 for an area range without ground truth (e.g. APl with no object above 96 px)
     row.update({k: (round(100 * coco[k], 2) if coco and coco[k] >= 0 else None) for k in STATS})
+    selection = (result or {}).get("coco_selection") if status == FINISHED else None
+    row["AP_select"] = round(100 * selection["AP"], 2) if selection else None
     row["wall_s"] = round(result["wall_seconds"], 1) if result and "wall_seconds" in result else None
     row["images_per_s"] = round(result["images_per_second"], 1) if result and result.get("images_per_second") else None
     row["devices"] = _devices((result or {}).get("devices"))
@@ -37,27 +40,33 @@ def _devices(record):
     return f"{record['count']} {record['kind']}{split}"
 
 
-def _mean_std(values):
-    return (statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0)
-
-
 def _best(rows):
-    """(mean AP, std, lr_mult, seeds) of the best lr multiplier among finished rows, by mean over seeds."""
+    """The entry of one (block, norm, B): the lr multiplier m with the best mean AP over seeds on the
+    selection split (the reported split when some finished cell has no selection AP), and the
+    reported AP at that m as mean, std, 95% t interval and seed count (sweep/stats.py)."""
     by_m = {}
     for r in rows:
         if r["status"] == FINISHED:
-            by_m.setdefault(r["lr_mult"], []).append(r["AP"])
+            by_m.setdefault(r["lr_mult"], []).append(r)
     if not by_m:
         return None
-    m, aps = max(by_m.items(), key=lambda item: statistics.mean(item[1]))
-    mean, std = _mean_std(aps)
-    return {"AP": round(mean, 2), "std": round(std, 2), "lr_mult": m, "seeds": len(aps)}
+    on = "selection" if all(r["AP_select"] is not None for group in by_m.values() for r in group) else "report"
+    key = "AP_select" if on == "selection" else "AP"
+    m = max(sorted(by_m), key=lambda m: statistics.fmean(r[key] for r in by_m[m]))
+    spread = interval([r["AP"] for r in by_m[m]])
+    return {"AP": round(spread["mean"], 2), "std": _round(spread["std"]), "ci": _round(spread["ci"]), "lr_mult": m,
+            "seeds": spread["n"], "chosen_on": on, "m_at_edge": len(by_m) > 2 and m in (min(by_m), max(by_m))}
+
+
+def _round(value):
+    return None if value is None else round(value, 3)
 
 
 def _cell_text(best, rows):
     if best:
-        spread = f" ± {best['std']:.1f}" if best["seeds"] > 1 else ""
-        return f"{best['AP']:.1f}{spread} <sub>m={best['lr_mult']:g}</sub>"
+        spread = f" ± {best['ci']:.1f}" if best["ci"] is not None else ""
+        edge = "†" if best["m_at_edge"] else ""
+        return f"{best['AP']:.1f}{spread} <sub>m={best['lr_mult']:g}{edge}, n={best['seeds']}</sub>"
     statuses = {r["status"] for r in rows}
     return "diverged" if statuses == {DIVERGED} else "failed" if FAILED in statuses or DIVERGED in statuses else "pending"
 
@@ -85,33 +94,55 @@ def build(name, cells, results_dir):
             best = _best([r for r in scratch if (r["norm"], r["batch"]) == (norm, batch)])
             if base or best:
                 versus.append({"batch": batch, "per_replica": per, "norm": norm,
-                               "finetuned_AP": base and base["AP"], "scratch_AP": best and best["AP"],
+                               "finetuned_AP": base and base["AP"], "finetuned_ci": base and base["ci"],
+                               "scratch_AP": best and best["AP"], "scratch_ci": best and best["ci"],
                                "scratch_minus_finetuned": round(best["AP"] - base["AP"], 2) if base and best else None})
-    paired = _paired(scratch)
+    bests = [v["best"] for by_batch in main.values() for v in by_batch.values() if v["best"]]
     counts = {s: sum(r["status"] == s for r in rows) for s in (FINISHED, FAILED, DIVERGED, "pending")}
     return {"sweep": name, "counts": counts, "invalid": invalid, "batches": batches, "main": main, "finetuned_vs_scratch": versus,
-            "frn_paired": paired, "grid": rows}
+            "frn_paired": _paired(scratch), "grid": rows,
+            "seeds": sorted({b["seeds"] for b in bests}), "chosen_on": sorted({b["chosen_on"] for b in bests})}
 
 
 def _paired(scratch):
-    """FRN minus each other norm, paired over seeds at equal (B, m): mean ± std of the differences."""
+    """FRN minus each other norm at equal (B, m, seed), per B: the mean difference, its 95% t interval,
+    the paired-t and sign-test p-values, and whether the two are distinguishable."""
     keyed = {(r["norm"], r["batch"], r["lr_mult"], r["seed"]): r["AP"] for r in scratch if r["status"] == FINISHED}
     out = []
     for other in sorted({n for n, *_ in keyed if n != "frn"}):
-        diffs = [keyed[("frn", b, m, s)] - ap for (n, b, m, s), ap in keyed.items()
-                 if n == other and ("frn", b, m, s) in keyed]
-        seeds = {s for (n, _, _, s) in keyed if n == other}
-        if diffs and len(seeds) > 1:
-            mean, std = _mean_std(diffs)
-            out.append({"vs": other, "pairs": len(diffs), "mean_diff": round(mean, 2), "std": round(std, 2)})
+        for batch in sorted({b for n, b, *_ in keyed if n == other}, reverse=True):
+            diffs = [keyed[("frn", b, m, s)] - ap for (n, b, m, s), ap in sorted(keyed.items())
+                     if (n, b) == (other, batch) and ("frn", b, m, s) in keyed]
+            if len(diffs) > 1:
+                test = paired(diffs)
+                out.append({"vs": other, "batch": batch, "pairs": test["n"], "mean_diff": round(test["mean"], 2),
+                            "ci": round(test["ci"], 2), "p_t": test["p_t"], "p_sign": test["p_sign"],
+                            "distinguishable": test["distinguishable"]})
     return out
 
 
+def _title(tables):
+    seeds = tables["seeds"]
+    if seeds == [1]:
+        return f"# Sweep `{tables['sweep']}` (one seed per entry: a smoke run, not evidence)"
+    return f"# Sweep `{tables['sweep']}`" + (f" ({'/'.join(map(str, seeds))} seeds per entry)" if seeds else "")
+
+
+def _selection_text(tables):
+    if tables["chosen_on"] == ["selection"]:
+        return ("m is chosen per entry by the mean AP over seeds on the selection split; the AP shown is on the "
+                "reported split (a different set of images), so choosing m does not inflate it.")
+    return ("m chosen on the reported split (the data names no selection split; sweep files: data.select_val "
+            "and data.select_annotations), which inflates each entry by the choice.")
+
+
 def markdown(tables):
-    lines = [f"# Sweep `{tables['sweep']}`", "",
-             "Generated by `python run_sweep.py gather`; do not edit. COCO AP (pycocotools) x100; "
-             "each entry is the best lr multiplier m (mean over seeds ± std when there are several). "
-             "An empty APs/APm/APl or ARs/ARm/ARl: no ground-truth object in that size range.", "",
+    level = f"{LEVEL:.0%}"
+    lines = [_title(tables), "",
+             "Generated by `python run_sweep.py gather`; do not edit. COCO AP (pycocotools) x100. Each entry: "
+             f"mean over seeds ± the {level} t interval's half-width at the chosen lr multiplier m, with n seeds "
+             "(no ± with one seed). " + _selection_text(tables) + " †: the chosen m is at the edge of the grid's m "
+             "values. An empty APs/APm/APl or ARs/ARm/ARl: no ground-truth object in that size range.", "",
              "Cells: " + ", ".join(f"{v} {k}" for k, v in tables["counts"].items()), ""]
     if tables["invalid"]:
         lines += [f"Ignored {len(tables['invalid'])} result files (shown as pending; a rerun redoes those cells):", ""]
@@ -121,16 +152,29 @@ def markdown(tables):
     lines += [header, "|---" * (len(tables["batches"]) + 1) + "|"]
     for label, by_batch in tables["main"].items():
         lines.append(f"| {label} | " + " | ".join(by_batch.get(b, {}).get("text", "") for b, _ in tables["batches"]) + " |")
+    lines += ["", "## Noise floor: seed standard deviation at the chosen m", "",
+              "The spread between seeds of one setting; a difference smaller than this is noise.", "", header,
+              "|---" * (len(tables["batches"]) + 1) + "|"]
+    for label, by_batch in tables["main"].items():
+        cells = [by_batch.get(b, {}).get("best") for b, _ in tables["batches"]]
+        lines.append(f"| {label} | " + " | ".join(
+            f"{c['std']:.2f} (n={c['seeds']})" if c and c["std"] is not None else ("n=1" if c else "") for c in cells) + " |")
     if tables["finetuned_vs_scratch"]:
+        fmt = lambda v, ci=None: "" if v is None else f"{v:.1f}" + (f" ± {ci:.1f}" if ci is not None else "")  # noqa: E731
         lines += ["", "## Fine-tuned BN baseline vs best from-scratch cell", "",
                   "| B | per replica | norm (scratch) | fine-tuned AP | scratch AP | scratch - fine-tuned |", "|---|---|---|---|---|---|"]
         for r in tables["finetuned_vs_scratch"]:
-            fmt = lambda v: "" if v is None else f"{v:.1f}"  # noqa: E731
-            lines.append(f"| {r['batch']} | {r['per_replica']} | {r['norm']} | {fmt(r['finetuned_AP'])} | "
-                         f"{fmt(r['scratch_AP'])} | {fmt(r['scratch_minus_finetuned'])} |")
+            lines.append(f"| {r['batch']} | {r['per_replica']} | {r['norm']} | {fmt(r['finetuned_AP'], r['finetuned_ci'])} | "
+                         f"{fmt(r['scratch_AP'], r['scratch_ci'])} | {fmt(r['scratch_minus_finetuned'])} |")
     if tables["frn_paired"]:
-        lines += ["", "## FRN minus other norms, paired over seeds", "", "| vs | pairs | mean diff | std |", "|---|---|---|---|"]
-        lines += [f"| {r['vs']} | {r['pairs']} | {r['mean_diff']:+.2f} | {r['std']:.2f} |" for r in tables["frn_paired"]]
+        lines += ["", "## FRN minus each other norm, paired at equal B, m and seed", "",
+                  f"Pairs over every m and seed of the grid. {level} t interval of the mean difference; p-values of the "
+                  "paired t-test and the sign test (two-sided).", "",
+                  "| vs | B | pairs | FRN - other | p (t) | p (sign) | verdict |", "|---|---|---|---|---|---|---|"]
+        for r in tables["frn_paired"]:
+            verdict = ("FRN higher" if r["mean_diff"] > 0 else "FRN lower") if r["distinguishable"] else "not distinguishable"
+            lines.append(f"| {r['vs']} | {r['batch']} | {r['pairs']} | {r['mean_diff']:+.2f} ± {r['ci']:.2f} | "
+                         f"{r['p_t']:.3f} | {r['p_sign']:.3f} | {verdict} |")
     lines += ["", "## Full grid", "", "| " + " | ".join(GRID_COLUMNS) + " |", "|---" * len(GRID_COLUMNS) + "|"]
     for r in tables["grid"]:
         lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in GRID_COLUMNS) + " |")
@@ -138,7 +182,7 @@ def markdown(tables):
 
 
 GRID_COLUMNS = ["id", "block", "norm", "batch", "per_replica", "lr_mult", "lr", "steps", "seed", "init", "status",
-                *STATS, "wall_s", "images_per_s", "devices", "diverged_step"]
+                *STATS, "AP_select", "wall_s", "images_per_s", "devices", "diverged_step"]
 
 
 def csv_text(tables):
@@ -150,20 +194,22 @@ def csv_text(tables):
 
 
 def plot(tables, path):
-    """AP vs per-replica batch, one line per normalization (best m), headless."""
+    """AP vs per-replica batch, one line per normalization (chosen m): mean and 95% interval over seeds."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     per_replica = dict(tables["batches"])
     for label, by_batch in tables["main"].items():
-        points = sorted((per_replica[b], v["best"]["AP"]) for b, v in by_batch.items() if v["best"])
+        points = sorted((per_replica[b], v["best"]["AP"], v["best"]["ci"] or 0.0) for b, v in by_batch.items() if v["best"])
         if points:
-            ax.plot(*zip(*points), marker="o", label=label)
+            x, y, ci = zip(*points)
+            ax.errorbar(x, y, yerr=ci, marker="o", capsize=3, label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("images per replica")
     ax.set_ylabel("COCO AP (x100)")
-    ax.set_title(f"sweep {tables['sweep']}")
+    spread = "one seed" if tables["seeds"] == [1] else f"mean ± {LEVEL:.0%} CI over seeds"
+    ax.set_title(f"sweep {tables['sweep']}: {spread}", fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
