@@ -85,9 +85,9 @@ def use_dataset(config, data):
     config.task.annotation_file = data.annotations("val")
     config.task.train_data.input_path = data.tfrecords("train")
     config.task.validation_data.input_path = data.tfrecords("val")
-    if data.spec.select_images:
-        config.task.selection.input_path = data.tfrecords("select")
-        config.task.selection.annotation_file = data.annotations("select")
+    selection = bool(data.spec.select_images)
+    config.task.selection.input_path = data.tfrecords("select") if selection else ""
+    config.task.selection.annotation_file = data.annotations("select") if selection else ""
     config.task.model.input_size = [data.spec.image_size, data.spec.image_size, 3]
     config.task.model.num_classes = data.num_classes
     config.trainer.validation_steps = -(-data.spec.val_images // config.task.validation_data.global_batch_size)

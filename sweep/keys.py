@@ -70,11 +70,12 @@ SCALING_KEYS = {
     "schedule": Key(TEXT, "cosine"),
     "warmup_fraction": Key(NUMBER, 0.0, FRACTION),
 }
-PRETRAIN_KEYS = {  # the embedded default's stand-in for ImageNet pretraining (sweep/pretrain_main.py)
-    "steps": Key(INT, 300, Range(1, 10**7)),
-    "batch": Key(INT, 64, Range(1, MAX_BATCH)),
-    "lr": Key(NUMBER, 0.1, Range(0, 100, low_open=True)),
-    "image_size": Key(INT, 64, Range(32, 1024)),  # and a multiple of 32 (the small ResNet's level 5)
+PRETRAIN_KEYS = {  # the stand-in for ImageNet pretraining: a BN RetinaNet on a distinct source set (sweep/pretrain_main.py)
+    "steps": Key(INT, 1200, Range(1, 10**7)),
+    "batch": Key(INT, 16, Range(1, MAX_BATCH)),
+    "lr": Key(NUMBER, 0.03, Range(0, 100, low_open=True)),
+    "images": Key(INT, 3000, Range(8, 10**6)),        # training images of the generated source set
+    "image_size": Key(INT, 128, Range(32, 1024)),    # and a multiple of 32 (the small ResNet's level 5)
     "norm": Key(TEXT, "bn"),
     "seed": Key(INT, 0, Range(0, MAX_SEED)),
 }

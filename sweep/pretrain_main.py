@@ -1,83 +1,70 @@
-"""The sweep's `pretrain` step: the small BN backbone trained as a classifier on object crops.
+"""The sweep's `pretrain` step: the stand-in for an ImageNet-pretrained BN backbone.
 
-For the embedded default's fine-tuned baseline (the laptop-scale stand-in for an
-ImageNet-pretrained ResNet-50): every box of the generated train set is cropped (square, 10%
-margin), resized and labelled by its shape class, then the backbone trains with Model Garden's
-image classification task (backbones/classification.py). Its checkpoint has a `backbone` child,
-so fine-tuned cells load it with init_checkpoint + init_checkpoint_modules: backbone.
+The paper's fine-tuned baseline starts from a BN backbone pretrained on a large, different
+dataset (FRN Sec. 4.2). Here: a RetinaNet with BN everywhere (one replica, so BN sees the whole
+batch) trained on a *source* set of generated shapes that shares no image with the embedded
+data the cells train and report on (its own seed, more images), at the cells' 128 px, so the
+frozen BN statistics the fine-tuned cells inherit were measured on images like theirs. Training
+is deterministic like the cells' (same machine, same seed, same checkpoint values). Its
+`backbone/` checkpoint has a `backbone` child: fine-tuned cells load it with init_checkpoint +
+init_checkpoint_modules: backbone. The source set is generated once per machine, keyed by its
+settings, like the embedded data.
 
     python -m sweep.pretrain_main --spec runs/<sweep>/pretrain-<hash>/spec.json --result results/<sweep>/pretrain-<hash>.json
 """
-import json
 import os
 
+from common.paths import DATA_ROOT
 from sweep import child
 from sweep.results import FAILED, FINISHED
 
-
-def write_crops(dataset, size, path):
-    """Object crops of the train split as a classification TFRecord; returns (count, classes)."""
-    import numpy as np
-    import tensorflow as tf
-    from PIL import Image
-    with open(dataset.annotations("train")) as f:
-        coco = json.load(f)
-    files = {image["id"]: image["file_name"] for image in coco["images"]}
-    count = 0
-    with tf.io.TFRecordWriter(path) as writer:
-        for annotation in coco["annotations"]:
-            x, y, w, h = annotation["bbox"]
-            side = max(w, h) * 1.2
-            cx, cy = x + w / 2, y + h / 2
-            image = Image.open(os.path.join(dataset.images("train"), files[annotation["image_id"]])).convert("RGB")
-            crop = image.crop((int(cx - side / 2), int(cy - side / 2), int(cx + side / 2), int(cy + side / 2)))
-            encoded = tf.io.encode_jpeg(np.asarray(crop.resize((size, size)))).numpy()
-            example = tf.train.Example(features=tf.train.Features(feature={
-                "image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(
-                    value=[annotation["category_id"] - 1])),
-            }))
-            writer.write(example.SerializeToString())
-            count += 1
-    return count, len(coco["categories"])
+SOURCE_SEED = 1  # the embedded data the cells use is seed 0
 
 
-def pretrain(spec, run_dir):
-    import tf_keras
-    from official.core import exp_factory, task_factory, train_lib
-
-    import backbones.registry_imports  # noqa: F401
-    from detection import strategy
+def source_spec(spec):
+    """The source set of pretrain settings `spec`: `images` training images, a 1/4-sized val set (capped
+    at 200) to report the pretrained detector's own AP, no selection split."""
     from detection.data import embedded
+    return embedded.Spec(train_images=spec["images"], val_images=min(200, max(4, spec["images"] // 4)),
+                         select_images=0, image_size=spec["image_size"], seed=SOURCE_SEED)
+
+
+def pretrain(spec, run_dir, data_root=DATA_ROOT):
+    import tensorflow as tf
+    import tf_keras
+    from official.core import exp_factory, task_factory
+
+    from detection import experiments
+    from detection.configs import norm_configs
+    from detection.data import embedded
+    from detection.train import run_cell
     tf_keras.utils.set_random_seed(spec["seed"])
-    dataset = embedded.ensure()
-    records = os.path.join(run_dir, "crops.tfrecord")
-    count, classes = write_crops(dataset, spec["image_size"], records)
-    params = exp_factory.get_exp_config("frn_paper_classification")
-    params.override({
-        "runtime": {"distribution_strategy": "one_device", "num_gpus": 0, "mixed_precision_dtype": "float32"},
-        "task": {
-            "model": {"num_classes": classes, "input_size": [spec["image_size"], spec["image_size"], 3],
-                      "backbone": {"type": "resnet_v1", "resnet_v1": {
-                          "variant": "small", "norm_activation": {"norm": spec["norm"], "bn_momentum": 0.9}}}},
-            "train_data": {"input_path": records, "global_batch_size": spec["batch"], "dtype": "float32",
-                           "crop_area_range": [0.5, 1.0], "shuffle_buffer_size": 5000},
-            "validation_data": {"input_path": records, "global_batch_size": spec["batch"], "dtype": "float32"},
-        },
-        "trainer": {"train_steps": spec["steps"], "steps_per_loop": 50, "summary_interval": 50,
-                    "checkpoint_interval": spec["steps"], "validation_steps": 10,
-                    "optimizer_config": {"learning_rate": {"cosine": {"initial_learning_rate": spec["lr"],
-                                                                       "decay_steps": spec["steps"]}}}},
-    }, is_strict=True)
-    strat = strategy.eval_strategy()
-    task = task_factory.get_task(params.task, logging_dir=run_dir)
-    runner = train_lib.OrbitExperimentRunner(distribution_strategy=strat, task=task, mode="train",
-                                             params=params, model_dir=run_dir)
-    with strat.scope():
-        runner.controller.train(steps=spec["steps"])
-    from detection import metrics
-    accuracy = metrics.scalar_curves(os.path.join(run_dir, "train")).get("accuracy", [(0, float("nan"))])
-    return {"crops": count, "classes": classes, "train_top1": accuracy[-1][1], "checkpoint_dir": run_dir}
+    source_spec_ = source_spec(spec)
+    source = embedded.ensure(os.path.join(data_root, f"embedded-source-{source_spec_.key()}"), source_spec_)
+    params = exp_factory.get_exp_config("frn_retinanet_embedded")
+    experiments.use_dataset(params, source)
+    for norm in norm_configs(params.task.model).values():
+        norm.norm, norm.bn_momentum = spec["norm"], 0.9
+    task = params.task
+    task.train_data.global_batch_size = spec["batch"]
+    task.train_data.seed = task.validation_data.seed = spec["seed"]
+    task.train_data.deterministic = task.validation_data.deterministic = True
+    experiments.schedule(params, spec["lr"], spec["steps"], spec["steps"] // 10)
+    every = max(1, min(50, spec["steps"] // 4))
+    params.trainer.steps_per_loop = params.trainer.summary_interval = every
+    params.trainer.checkpoint_interval = params.trainer.validation_interval = max(every, spec["steps"] // 4 // every * every)
+    detector_dir = os.path.join(run_dir, "detector")
+    metrics = run_cell(params, detector_dir, replicas=1)
+    # the backbone alone, as a checkpoint with a `backbone` child
+    model = task_factory.get_task(params.task).build_model()
+    tf.train.Checkpoint(model=model).read(tf.train.latest_checkpoint(detector_dir)).expect_partial()
+    backbone_dir = os.path.join(run_dir, "backbone")
+    manager = tf.train.CheckpointManager(tf.train.Checkpoint(backbone=model.backbone), backbone_dir, max_to_keep=1)
+    manager.save(checkpoint_number=metrics["steps"])
+    return {"source": {"root": source.root, "train_images": source_spec_.train_images,
+                       "val_images": source_spec_.val_images, "seed": SOURCE_SEED},
+            "source_coco": metrics["coco"], "steps": metrics["steps"], "final_loss": metrics["final_loss"],
+            "checkpoint_dir": backbone_dir}
 
 
 def run(spec, run_dir):
@@ -88,4 +75,4 @@ def run(spec, run_dir):
 
 
 if __name__ == "__main__":
-    child.main(__doc__, run, ("status", "train_top1"))
+    child.main(__doc__, run, ("status", "source_coco"))

@@ -185,11 +185,11 @@ class SweepRun:
 
     def pretrain(self, pretrain, run_dir, path, claim):
         makedirs(run_dir)
-        self.log(f"pretrain: backbone classifier on object crops, {dict(pretrain)['steps']} steps ...")
+        self.log(f"pretrain: BN RetinaNet on the generated source set, {dict(pretrain)['steps']} steps ...")
         run_child("sweep.pretrain_main", run_dir, dict(pretrain), path, claim)
         result = read_json(path) or {"status": FAILED, "error": "the pretrain process left no result"}
         self.log(f"pretrain: {result['status']}" + (
-            f", top-1 on its crops {result['train_top1']:.3f}, {result['wall_seconds']:.0f} s"
+            f", AP {100 * result['source_coco']['AP']:.1f} on the source set's val images, {result['wall_seconds']:.0f} s"
             if result["status"] == FINISHED else f": {result.get('error', '')}"))
 
     def wait_for_pretrain(self, path, unit):
