@@ -11,14 +11,16 @@ KERNEL_INITIALIZER = "VarianceScaling"
 
 
 class Conv:
-    """Bias-free convolutions (every conv here is followed by a norm) with shared settings."""
+    """Bias-free convolutions (every conv here is followed by a norm) with shared settings;
+    `layer`: the conv class the norm asks for (weight-standardized for `gn_ws`)."""
 
-    def __init__(self, kernel_regularizer=None, padding="same"):
+    def __init__(self, kernel_regularizer=None, padding="same", layer=tf_keras.layers.Conv2D):
         self.kernel_regularizer = as_regularizer(kernel_regularizer)
         self.padding = padding
+        self.layer = layer
 
     def __call__(self, filters, kernel_size, strides=1, name=None, padding=None):
-        return tf_keras.layers.Conv2D(
+        return self.layer(
             filters, kernel_size, strides=strides, padding=padding or self.padding,
             use_bias=False, kernel_initializer=KERNEL_INITIALIZER,
             kernel_regularizer=self.kernel_regularizer, name=name)
@@ -63,7 +65,7 @@ class MultilevelBackbone(tf_keras.Model):
             raise ValueError(f"unknown {self.ARCH} variant {variant!r}; valid variants: {', '.join(self.VARIANTS)}")
         make = as_factory(norm_act)
         inputs = tf_keras.Input(shape=input_shape_of(input_specs)[1:])
-        endpoints = self._build(inputs, self.VARIANTS[variant], make, Conv(kernel_regularizer))
+        endpoints = self._build(inputs, self.VARIANTS[variant], make, Conv(kernel_regularizer, layer=make.conv_layer))
         self._config_dict = {
             "input_specs": input_shape_of(input_specs),
             "variant": variant,

@@ -18,7 +18,8 @@ from norm_layers import get_norm_act  # noqa: E402
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--archs", default=",".join(BACKBONES))
-    parser.add_argument("--norms", default="bn,gn,frn", help="bn is always measured: it is the baseline")
+    parser.add_argument("--norms", default="bn,gn,frn,evonorm_b0,evonorm_s0,gn_ws",
+                        help="bn is always measured: it is the baseline")
     parser.add_argument("--variant", default="full", choices=["full", "small"])
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--batch", type=int, default=2)

@@ -8,7 +8,10 @@ import importlib
 
 _EXPORTS = {
     "ACTIVATIONS": "norm_layers.activations",
+    "EvoNormB0": "norm_layers.evonorm",
+    "EvoNormS0": "norm_layers.evonorm",
     "FilterResponseNormalization": "norm_layers.frn",
+    "StandardizedConv2D": "norm_layers.standardized_conv",
     "Maxout": "norm_layers.maxout",
     "NormAct": "norm_layers.norm_act",
     "NORMS": "norm_layers.registry",

@@ -1,7 +1,9 @@
 """One table of normalizations and one lookup, `get_norm_act`, used by every block.
 
 Each entry pairs a builder with the activation the paper uses with it (BN/GN/... + ReLU,
-FRN + TLU). BN, BRN, GN, LN and IN are tf_keras layers; only FRN, TLU and Maxout are ours.
+FRN + TLU, EvoNorm: built in, so `linear`). BN, BRN, GN, LN and IN are tf_keras layers; FRN,
+TLU, Maxout, EvoNorm and the weight-standardized convolution are ours. An entry may also ask
+for weight-standardized convolutions before its norm (`gn_ws`): `NormActFactory.conv_layer`.
 """
 import dataclasses
 import inspect
@@ -11,14 +13,17 @@ from typing import Any
 import tf_keras
 
 from norm_layers.activations import check_activation
+from norm_layers.evonorm import EvoNormB0, EvoNormS0
 from norm_layers.frn import FilterResponseNormalization
 from norm_layers.names import NORM_NAMES
 from norm_layers.norm_act import NormAct
+from norm_layers.standardized_conv import StandardizedConv2D
 
 _BN_MOMENTUM = 0.99   # Model Garden's default norm_momentum
 _BN_EPSILON = 1e-3    # Model Garden's default norm_epsilon
 _GN_EPSILON = 1e-5    # Wu & He 2018 / Detectron
 _FRN_EPSILON = 1e-6   # FRN Sec. 3.1
+_EVONORM_EPSILON = 1e-5  # the EvoNorm paper's reference implementation
 
 
 def gn_groups(channels, groups):
@@ -83,6 +88,16 @@ def _frn_learned_eps(channels, name, epsilon=_FRN_EPSILON):
     return FilterResponseNormalization(epsilon=epsilon, learned_epsilon=True, name=name)
 
 
+def _evonorm_b0(channels, name, nonlinear=True, momentum=_BN_MOMENTUM, epsilon=_EVONORM_EPSILON):
+    """EvoNorm-B0 (Liu et al. 2020): batch variance (per replica, moving average for inference)."""
+    return EvoNormB0(nonlinear=nonlinear, momentum=momentum, epsilon=epsilon, name=name)
+
+
+def _evonorm_s0(channels, name, nonlinear=True, groups=32, epsilon=_EVONORM_EPSILON):
+    """EvoNorm-S0 (Liu et al. 2020): group statistics; fewer groups where `channels` needs it, as GN."""
+    return EvoNormS0(nonlinear=nonlinear, groups=gn_groups(channels, groups), epsilon=epsilon, name=name)
+
+
 def _none(channels, name):
     return None
 
@@ -91,10 +106,16 @@ def _none(channels, name):
 class _Norm:
     build: Callable[..., tf_keras.layers.Layer | None]
     act: str  # the activation paired with this norm by default
+    standardize_weights: bool = False  # the convolutions before it are weight-standardized (Qiao et al.)
+
+    @property
+    def gated(self):
+        """The layer holds its own nonlinearity (EvoNorm): the factory passes `nonlinear=apply_act`."""
+        return "nonlinear" in inspect.signature(self.build).parameters
 
     @property
     def options(self):
-        return tuple(inspect.signature(self.build).parameters)[2:]
+        return tuple(p for p in tuple(inspect.signature(self.build).parameters)[2:] if p != "nonlinear")
 
 
 NORMS = {
@@ -108,6 +129,9 @@ NORMS = {
     "frn": _Norm(_frn, "tlu"),
     "frn_relu": _Norm(_frn, "relu"),
     "frn_learned_eps": _Norm(_frn_learned_eps, "tlu"),
+    "evonorm_b0": _Norm(_evonorm_b0, "linear"),
+    "evonorm_s0": _Norm(_evonorm_s0, "linear"),
+    "gn_ws": _Norm(_gn, "relu", standardize_weights=True),
     "none": _Norm(_none, "relu"),
 }
 
@@ -120,7 +144,9 @@ if tuple(NORMS) != NORM_NAMES:  # the TensorFlow-free list used by sweep validat
 class NormActFactory:
     """Builds `NormAct` units: `make(channels, apply_act=True, name=None)`.
 
-    `apply_act=False` gives the norm alone, e.g. before a residual add (for FRN: no TLU).
+    `apply_act=False` gives the norm alone, e.g. before a residual add (for FRN: no TLU; for
+    EvoNorm: the layer without its gate, norm_layers/evonorm.py).
+    `conv_layer`: the convolution class of the convs this unit follows (weight-standardized for `gn_ws`).
     """
     norm: str
     act: str
@@ -129,8 +155,14 @@ class NormActFactory:
     def __call__(self, channels, apply_act=True, name=None) -> NormAct:
         if not isinstance(channels, int) or channels < 1:
             raise ValueError(f"channels must be a positive int, got {channels!r}")
-        norm = NORMS[self.norm].build(channels, self.norm, **dict(self.options))
+        spec = NORMS[self.norm]
+        gate = {"nonlinear": apply_act} if spec.gated else {}
+        norm = spec.build(channels, self.norm, **dict(self.options), **gate)
         return NormAct(norm, self.act if apply_act else "linear", name=name)
+
+    @property
+    def conv_layer(self):
+        return StandardizedConv2D if NORMS[self.norm].standardize_weights else tf_keras.layers.Conv2D
 
     def act_only(self, name=None) -> NormAct:
         """The paired activation alone, e.g. after a residual add (TLU for FRN, ReLU for BN)."""

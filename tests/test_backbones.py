@@ -128,3 +128,14 @@ def test_config_round_trip():
     clone = type(model).from_config(model.get_config())
     assert clone.get_config() == model.get_config() and clone.count_params() == model.count_params()
     assert clone.get_config()["norm_act"] == {"norm": "gn", "act": "relu", "options": {"groups": 8}}
+
+
+def test_resnet50_parameter_counts_of_the_contenders():
+    """R50 v1 (224 px): BN has 4 values per normalized channel (26,560 channels), GN 2; EvoNorm adds
+    v1 where its gate is on (7,616 channels: every unit but the pre-residual ones) and B0 a moving
+    variance everywhere; weight standardization adds nothing (it rescales the same kernels)."""
+    spec = tf_keras.layers.InputSpec(shape=[None, 224, 224, 3])
+    counts = {norm: BACKBONES["resnet_v1"](spec, norm_act=get_norm_act(norm)).count_params()
+              for norm in ("bn", "gn", "gn_ws", "evonorm_b0", "evonorm_s0")}
+    assert counts == {"bn": 23_561_152, "gn": 23_508_032, "gn_ws": 23_508_032,
+                      "evonorm_b0": 23_508_032 + 26_560 + 7_616, "evonorm_s0": 23_508_032 + 7_616}

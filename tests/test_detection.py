@@ -61,6 +61,29 @@ def test_norm_is_chosen_per_component(detector, head_parts, data):
     assert all(_norm_types(head) == {"bn"} for head in heads)
 
 
+@pytest.mark.parametrize("detector", ["frn_retinanet_embedded", "frn_faster_rcnn_embedded"])
+def test_contenders_per_component_and_weight_standardized_convs(detector, data):
+    """EvoNorm-S0 in the backbone, EvoNorm-B0 in the decoder, GN+WS in the heads: each component's
+    convs before a norm are standardized only where its norm is gn_ws; prediction convs never are."""
+    from norm_layers import EvoNormB0, EvoNormS0, StandardizedConv2D
+    heads = ["head"] if detector == "frn_retinanet_embedded" else ["rpn_head", "detection_head"]
+    config = tiny_experiment(detector, data, {"backbone": "evonorm_s0", "decoder": "evonorm_b0",
+                                              **{part: "gn_ws" for part in heads}})
+    if detector == "frn_faster_rcnn_embedded":
+        config.task.model.detection_head.num_convs = 1  # a conv before the fcs, to be standardized
+    model = task_factory.get_task(config.task).build_model()
+    if detector == "frn_faster_rcnn_embedded":
+        model(tf.zeros([1, 64, 64, 3]), image_shape=tf.constant([[64.0, 64.0]]), training=False)
+    head_layers = [model.head] if detector == "frn_retinanet_embedded" else [model.rpn_head] + model.detection_head
+    kinds = lambda layer, cls: [sub for sub in sublayers(layer) if type(sub) is cls]  # noqa: E731
+    assert kinds(model.backbone, EvoNormS0) and not kinds(model.backbone, StandardizedConv2D)
+    assert kinds(model.decoder, EvoNormB0) and not kinds(model.decoder, StandardizedConv2D)
+    for head in head_layers:
+        standardized = kinds(head, StandardizedConv2D)
+        assert standardized and all("conv" in conv.name for conv in standardized), [c.name for c in standardized]
+        assert not any(name in conv.name for conv in standardized for name in ("scores", "boxes"))
+
+
 def test_bn_model_equals_stock_model_garden(data):
     """Our BN RetinaNet is layer for layer Model Garden's: the same parameter count."""
     from official.core import exp_factory

@@ -21,9 +21,12 @@ PARAMS = {
     "frn": (3 * C, 0),  # gamma, beta, tau
     "frn_relu": (2 * C, 0),
     "frn_learned_eps": (3 * C + 1, 0),  # + the scalar eps_l
+    "evonorm_b0": (3 * C, C),  # gamma, beta, v1; moving variance
+    "evonorm_s0": (3 * C, 0),  # gamma, beta, v1
+    "gn_ws": (2 * C, 0),  # the weight standardization is in the convolutions (norm_layers/standardized_conv.py)
     "none": (0, 0),
 }
-DEFAULT_ACT = {"frn": "tlu", "frn_learned_eps": "tlu"}
+DEFAULT_ACT = {"frn": "tlu", "frn_learned_eps": "tlu", "evonorm_b0": "linear", "evonorm_s0": "linear"}
 
 
 def test_table_is_complete():
@@ -38,6 +41,10 @@ def _count(weights):
 @pytest.mark.parametrize("name", sorted(PARAMS))
 @pytest.mark.parametrize("shape", [(4, 6, 5, C), (4, C)])
 def test_builds_trains_and_counts(name, shape):
+    if name == "evonorm_b0" and len(shape) == 2:
+        with pytest.raises(ValueError, match="rank >= 3"):  # its instance variance needs spatial axes
+            get_norm_act(name)(C)(tf.zeros(shape))
+        return
     unit = get_norm_act(name)(C, name="unit")
     assert isinstance(unit, NormAct) and unit.activation == DEFAULT_ACT.get(name, "relu")
     inputs = tf_keras.Input(shape[1:])

@@ -87,9 +87,10 @@ def test_the_study_config_plans_its_cells_and_resolves_the_pretrained_backbone()
     from sweep.spec import load
     study = load("configs/embedded_study.yaml")
     blocks = [cell.block for cell in study.cells]
-    assert (blocks.count("scratch"), blocks.count("finetuned"), len(study.cells)) == (72, 18, 90)
+    assert (blocks.count("scratch"), blocks.count("finetuned"), len(study.cells)) == (108, 18, 126)
     assert {cell.seed for cell in study.cells} == {0, 1, 2} and {c.lr_mult for c in study.cells} == {0.01, 0.03, 0.1}
-    assert {cell.norm_label for cell in study.cells if cell.block == "scratch"} == {"bn", "batch_renorm", "gn", "frn"}
+    norms = {cell.norm_label for cell in study.cells if cell.block == "scratch"}
+    assert norms == {"bn", "batch_renorm", "gn", "frn", "evonorm_s0", "gn_ws"}
     assert all(cell.init_checkpoint == "pretrain" for cell in study.cells if cell.block == "finetuned")
     from sweep.runner import SweepRun
     tuned = {cell.pretrain for cell in study.cells if cell.block == "finetuned"}

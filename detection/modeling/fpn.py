@@ -8,10 +8,9 @@ import tf_keras
 from official.vision.ops import spatial_transform_ops
 
 
-def _conv(filters, kernel_size, strides, regularizer, name):
-    return tf_keras.layers.Conv2D(filters, kernel_size, strides=strides, padding="same",
-                                  kernel_initializer="VarianceScaling", kernel_regularizer=regularizer,
-                                  name=name)
+def _conv(filters, kernel_size, strides, regularizer, name, layer=tf_keras.layers.Conv2D):
+    return layer(filters, kernel_size, strides=strides, padding="same", kernel_initializer="VarianceScaling",
+                 kernel_regularizer=regularizer, name=name)
 
 
 class NormFPN(tf_keras.Model):
@@ -28,12 +27,12 @@ class NormFPN(tf_keras.Model):
             upsampled = spatial_transform_ops.nearest_upsampling(feats[level + 1], 2, use_keras_layer=True)
             feats[level] = tf_keras.layers.Add(name=f"topdown_{level}")([upsampled, lateral[level]])
         for level in range(min_level, top + 1):
-            feats[level] = _conv(num_filters, 3, 1, kernel_regularizer, f"post_hoc_{level}")(feats[level])
+            feats[level] = _conv(num_filters, 3, 1, kernel_regularizer, f"post_hoc_{level}", norm_act.conv_layer)(feats[level])
         for level in range(top + 1, max_level + 1):
             x = feats[level - 1]
             if level > top + 1:
                 x = norm_act.act_only(name=f"coarser_{level}_act")(x)
-            feats[level] = _conv(num_filters, 3, 2, kernel_regularizer, f"coarser_{level}")(x)
+            feats[level] = _conv(num_filters, 3, 2, kernel_regularizer, f"coarser_{level}", norm_act.conv_layer)(x)
         outputs = {str(level): norm_act(num_filters, apply_act=False, name=f"norm_{level}")(feats[level])
                    for level in range(min_level, max_level + 1)}
         self._output_specs = {level: tensor.get_shape() for level, tensor in outputs.items()}

@@ -10,8 +10,8 @@ import tensorflow as tf
 import tf_keras
 
 
-def _conv(filters, kernel_size, stddev, regularizer, name, bias=0.0):
-    return tf_keras.layers.Conv2D(
+def _conv(filters, kernel_size, stddev, regularizer, name, bias=0.0, layer=tf_keras.layers.Conv2D):
+    return layer(
         filters, kernel_size, padding="same",
         kernel_initializer=tf_keras.initializers.RandomNormal(stddev=stddev),
         bias_initializer=tf_keras.initializers.Constant(bias), kernel_regularizer=regularizer, name=name)
@@ -22,7 +22,7 @@ class _Tower(tf_keras.layers.Layer):
 
     def __init__(self, prefix, levels, num_convs, filters, norm_act, regularizer):
         super().__init__(name=prefix)
-        self.convs = [_conv(filters, 3, 0.01, regularizer, f"{prefix}-conv_{i}") for i in range(num_convs)]
+        self.convs = [_conv(filters, 3, 0.01, regularizer, f"{prefix}-conv_{i}", layer=norm_act.conv_layer) for i in range(num_convs)]
         self.norms = {level: [norm_act(filters, name=f"{prefix}-conv-norm_{level}_{i}") for i in range(num_convs)]
                       for level in levels}
 
@@ -86,7 +86,7 @@ class DetectionHead(tf_keras.layers.Layer):
                  class_agnostic_bbox_pred=False, kernel_regularizer=None, **kwargs):
         super().__init__(**kwargs)
         conv_init = tf_keras.initializers.VarianceScaling(scale=2, mode="fan_out", distribution="untruncated_normal")
-        self.convs = [(tf_keras.layers.Conv2D(num_filters, 3, padding="same", kernel_initializer=conv_init,
+        self.convs = [(norm_act.conv_layer(num_filters, 3, padding="same", kernel_initializer=conv_init,
                                               kernel_regularizer=kernel_regularizer, name=f"detection-conv_{i}"),
                        norm_act(num_filters, name=f"detection-conv-norm_{i}")) for i in range(num_convs)]
         fc_init = lambda: tf_keras.initializers.VarianceScaling(scale=1 / 3.0, mode="fan_out", distribution="uniform")  # noqa: E731
