@@ -29,7 +29,8 @@ def main():
     norms = ["bn"] + [n for n in args.norms.split(",") if n != "bn"]
     header(f"{args.variant} backbones, input {args.batch}x{args.size}x{args.size}x3 float32, "
            f"median of {args.repeats}x{args.inner} fwd+bwd steps")
-    print(f"{'backbone':<14}" + "".join(f"{n + ' ms':>12}{'x bn':>7}" for n in norms))
+    width = {n: max(12, len(n) + 5) for n in norms}
+    print(f"{'backbone':<14}" + "".join(f"{n + ' ms':>{width[n]}}{'x bn':>7}" for n in norms))
     x = tf.random.normal([args.batch, args.size, args.size, 3])
     spec = tf_keras.layers.InputSpec(shape=[None, args.size, args.size, 3])
     for arch in args.archs.split(","):
@@ -38,7 +39,8 @@ def main():
             model = BACKBONES[arch](spec, variant=args.variant, norm_act=get_norm_act(norm))
             step = fwd_bwd_step(model)
             times[norm] = median_seconds(lambda step=step: step(x), args.repeats, args.inner) * 1e3
-        print(f"{arch:<14}" + "".join(f"{times[n]:>12.1f}{times[n] / times['bn']:>7.2f}" for n in norms), flush=True)
+        print(f"{arch:<14}" + "".join(f"{times[n]:>{width[n]}.1f}{times[n] / times['bn']:>7.2f}" for n in norms),
+              flush=True)
 
 
 if __name__ == "__main__":
