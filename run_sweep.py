@@ -56,6 +56,8 @@ def main(argv=None):
     launch.add_argument("--gpus-per-cell", type=int, default=None,
                         help="GPUs each task gets (default: the cells' replicas, 0 for the embedded scale)")
     launch.add_argument("--shards", type=int, default=None, help="array size (default: one shard per cell)")
+    launch.add_argument("--workers-per-cell", type=int, default=1,
+                        help="machines (SLURM nodes, k8s pods) per cell: replicas = workers x local (default 1)")
     launch.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/)")
     launch.add_argument("--repo", default=REPO_ROOT, help="this repository on the cluster (default: here)")
     launch.add_argument("--cpus-per-cell", type=int, default=8, help="CPU cores each task gets (default 8)")

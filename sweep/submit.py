@@ -29,11 +29,16 @@ def build_launch(args, sweep):
         raise SweepConfigError(f"--shards: {count} is out of range; valid: 1 to {len(sweep.cells)} (the cell count)")
     if not 1 <= args.parallel <= 10_000:
         raise SweepConfigError(f"--parallel: {args.parallel} is out of range; valid: 1 to 10000")
-    replicas = max(c.replicas for c in sweep.cells)
+    workers = args.workers_per_cell
+    uneven = sorted({c.replicas for c in sweep.cells if c.replicas % max(1, workers)})
+    if not 1 <= workers <= 1024 or uneven:
+        raise SweepConfigError(f"--workers-per-cell: {workers} does not divide the cells' replicas {uneven or ''}; "
+                               f"valid: 1 to 1024, a divisor of every cell's replicas (replicas = workers x local)")
+    replicas = max(c.replicas for c in sweep.cells) // workers  # per worker
     paper = any(c.scale == "paper" for c in sweep.cells)
     gpus = args.gpus_per_cell if args.gpus_per_cell is not None else (replicas if paper else 0)
     if gpus < 0 or (gpus and replicas % gpus):
-        raise SweepConfigError(f"--gpus-per-cell: {gpus} does not divide the cells' {replicas} replicas; valid: "
+        raise SweepConfigError(f"--gpus-per-cell: {gpus} does not divide the {replicas} replicas of each worker; valid: "
                                f"a divisor of {replicas} (each GPU then holds replicas / GPUs logical replicas) or 0")
     results, runs, repo = _relative(args.results), _relative(args.runs), args.repo
     if args.engine == "k8s":  # the image holds the repository at /app; results live on the /work volume
@@ -47,7 +52,13 @@ def build_launch(args, sweep):
     return launch.Launch(sweep=sweep, config=_relative(sweep.source), shards=count, parallel=args.parallel,
                          gpus_per_cell=gpus, results=results, runs=runs, repo=repo, python=python,
                          time_limit=args.time, cpus_per_cell=args.cpus_per_cell, image=args.image,
-                         allow_cpu=args.allow_cpu)
+                         allow_cpu=args.allow_cpu, workers=workers)
+
+
+def _manifest_file(manifest):
+    """<name>.json for a Job, <name>-service.json for the Service of a multi-worker Job of that name."""
+    suffix = "" if manifest["kind"] == "Job" else f"-{manifest['kind'].lower()}"
+    return f"{manifest['metadata']['name']}{suffix}.json"
 
 
 def write_files(engine, spec, out):
@@ -57,7 +68,7 @@ def write_files(engine, spec, out):
         commands = launch.slurm_commands(files, out)
     else:
         manifests = launch.k8s_manifests(spec)
-        files = {f"{m['metadata']['name']}.json": json.dumps(m, indent=2) + "\n" for m in manifests}
+        files = {_manifest_file(m): json.dumps(m, indent=2) + "\n" for m in manifests}
         commands = [["kubectl", "apply", "-f", os.path.join(out, name)] for name in files]
     paths = {}
     for name, text in files.items():

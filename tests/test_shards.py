@@ -140,3 +140,61 @@ def test_kubernetes_indexed_job_passes_the_schema(tmp_path):
     job["spec"]["completionsMode"] = "Indexed"  # a typo the schema must catch
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(job, "1.30.0", strict=True)
+
+
+def test_multi_worker_cells_on_slurm_get_nodes_and_a_tf_config_wrapper(tmp_path):
+    out, _ = _submit(tmp_path, "slurm", PAPER, "--workers-per-cell", "2")
+    script = (out / "coco_retinanet_paper.sbatch").read_text()
+    for directive in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --gres=gpu:4",
+                      "-m sweep.worker_env slurm --gpus-per-task 4 -- ", "--shard auto"):
+        assert directive in script, directive
+    assert subprocess.run(["bash", "-n", str(out / "coco_retinanet_paper.sbatch")]).returncode == 0
+    refused = subprocess.run([sys.executable, "run_sweep.py", "submit", PAPER, "--engine", "slurm", "--out",
+                              str(tmp_path / "x"), "--workers-per-cell", "3"], cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 2 and "--workers-per-cell: 3 does not divide the cells' replicas [8]" in refused.stderr
+
+
+def test_multi_worker_cells_on_kubernetes_pass_the_schema(tmp_path):
+    out, _ = _submit(tmp_path, "k8s", PAPER, "--shards", "4", "--workers-per-cell", "2")
+    assert sorted(os.listdir(out)) == ["frn-coco-retinanet-paper-service.json", "frn-coco-retinanet-paper.json"]
+    job = json.loads((out / "frn-coco-retinanet-paper.json").read_text())
+    service = json.loads((out / "frn-coco-retinanet-paper-service.json").read_text())
+    assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (8, 12)  # 2 pods per shard
+    pod = job["spec"]["template"]["spec"]
+    assert pod["subdomain"] == service["metadata"]["name"] and service["spec"]["clusterIP"] == "None"
+    assert pod["containers"][0]["command"][1:8] == ["-m", "sweep.worker_env", "k8s", "--workers", "2", "--job",
+                                                    "frn-coco-retinanet-paper"]
+    for manifest in (job, service):
+        kubernetes_validate.validate(manifest, "1.30.0", strict=True)
+
+
+def test_worker_env_maps_k8s_indexes_to_shards_and_workers():
+    from sweep.worker_env import k8s_tf_config
+    config, shard = k8s_tf_config(2, "frn-x", "svc", {"JOB_COMPLETION_INDEX": "5"})
+    assert shard == 2 and config == {"cluster": {"worker": ["frn-x-4.svc:2222", "frn-x-5.svc:2222"]},
+                                     "task": {"type": "worker", "index": 1}}
+
+
+@pytest.mark.parametrize("nodes, tasks_per_node, procid, expected", [
+    ("node[07-08]", "1(x2)", "1", (["node07:24242", "node08:24242"], 1)),
+    ("node1", "2", "0", (["node1:24242", "node1:24243"], 0)),  # two workers on one node: two ports
+])
+def test_worker_env_builds_tf_config_from_slurm(monkeypatch, nodes, tasks_per_node, procid, expected):
+    """TensorFlow's SlurmClusterResolver over the step's tasks; the port comes from the job id."""
+    env = {"SLURM_PROCID": procid, "SLURM_STEP_NUM_TASKS": "2", "SLURM_NTASKS": "2", "SLURM_STEP_NODELIST": nodes,
+           "SLURM_JOB_NODELIST": nodes, "SLURM_STEP_TASKS_PER_NODE": tasks_per_node, "SLURM_JOB_ID": "4242"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    from sweep.worker_env import slurm_tf_config
+    config = slurm_tf_config(4)
+    assert (config["cluster"]["worker"], config["task"]["index"]) == expected and config["task"]["type"] == "worker"
+
+
+def test_worker_env_execs_the_command_with_tf_config_and_the_shard_index(tmp_path):
+    env = {**os.environ, "JOB_COMPLETION_INDEX": "3"}
+    probe = "import json, os; print(json.dumps([json.loads(os.environ['TF_CONFIG']), os.environ['JOB_COMPLETION_INDEX']]))"
+    result = subprocess.run([sys.executable, "-m", "sweep.worker_env", "k8s", "--workers", "2", "--job", "j",
+                             "--service", "s", "--", sys.executable, "-c", probe], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    config, index = json.loads(result.stdout)
+    assert index == "1" and config["task"] == {"type": "worker", "index": 1}
