@@ -41,9 +41,9 @@ def experiment_config(cell, init_checkpoint=None, generate_data=True):
         params.task.annotation_file = data["annotations"]
         if data.get("num_classes"):
             params.task.model.num_classes = data["num_classes"]
-        if data.get("select_val"):
-            params.task.selection.input_path = data["select_val"]
-            params.task.selection.annotation_file = data["select_annotations"]
+        # the selection split is the sweep's or none (never the embedded default's)
+        params.task.selection.input_path = data.get("select_val") or ""
+        params.task.selection.annotation_file = data.get("select_annotations") or ""
     task = params.task
     if cell.image_size:
         task.model.input_size = [cell.image_size, cell.image_size, 3]

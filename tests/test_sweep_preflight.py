@@ -90,3 +90,16 @@ def test_a_strategy_with_another_replica_count_is_refused_before_training(data, 
     with pytest.raises(train.ConfigError, match="the strategy runs 1 replicas, the cell asks for 2"):
         train.run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn"), str(tmp_path / "run"), replicas=2)
     assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_files_data_selects_on_the_split_it_names_or_on_none():
+    """A COCO-format sweep never inherits the embedded default's selection split."""
+    from detection.cell_config import experiment_config
+    from sweep.spec import parse
+    files = {"train": "tr-*", "val": "va-*", "annotations": "va.json", "num_classes": 5}
+    plain = parse({"sweep": "f", "data": files, "blocks": {"b": {"grid": {"norm": ["gn"]}}}}).cells[0]
+    assert experiment_config(plain).task.selection.as_dict() == {"input_path": "", "annotation_file": ""}
+    named = parse({"sweep": "f", "data": {**files, "select_val": "se-*", "select_annotations": "se.json"},
+                   "blocks": {"b": {"grid": {"norm": ["gn"]}}}}).cells[0]
+    selection = experiment_config(named).task.selection
+    assert (selection.input_path, selection.annotation_file) == ("se-*", "se.json")
