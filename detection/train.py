@@ -127,8 +127,8 @@ def _evaluate_selection(evaluator, eval_strat, params):
     task = evaluator.trainer.task
     data = params.task.validation_data.replace(input_path=selection.input_path)
     evaluator.trainer.eval_dataset = orbit.utils.make_distributed_dataset(eval_strat, task.build_inputs, data)
-    options = {"max_num_eval_detections": params.task.max_num_eval_detections} if "max_num_eval_detections" in (
-        params.task.as_dict()) else {}  # RetinaNet's task has it, Mask R-CNN's does not
+    limit = getattr(params.task, "max_num_eval_detections", None)  # RetinaNet's task has it, Mask R-CNN's does not
+    options = {} if limit is None else {"max_num_eval_detections": limit}
     task.coco_metric = coco_evaluator.COCOEvaluator(annotation_file=selection.annotation_file, include_mask=False,
                                                     per_category_metrics=params.task.per_category_metrics, **options)
     return evaluator.controller.evaluate(steps=-1)

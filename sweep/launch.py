@@ -66,8 +66,9 @@ def slurm_scripts(launch):
     common = [f"#SBATCH --cpus-per-task={launch.cpus_per_cell}", f"#SBATCH --time={launch.time_limit}",
               "#SBATCH --output=slurm-%x-%A_%a.out", *gres]
     run_cells = shlex.join(launch.run_args("--shard", "auto"))
+    nodes = []  # the array's tasks only: the pretrain stage is one process on one node
     if launch.workers > 1:  # every node runs the shard as one worker of each cell; TF_CONFIG from SLURM
-        common += [f"#SBATCH --nodes={launch.workers}", "#SBATCH --ntasks-per-node=1"]
+        nodes = [f"#SBATCH --nodes={launch.workers}", "#SBATCH --ntasks-per-node=1"]
         run_cells = shlex.join([launch.python, "-m", "sweep.worker_env", "slurm", "--gpus-per-task",
                                 str(launch.gpus_per_cell), "--"]) + " " + run_cells
     array = [
@@ -82,6 +83,7 @@ def slurm_scripts(launch):
         # requeued; the requeued task resumes from it.
         "#SBATCH --signal=B:TERM@300",
         *common,
+        *nodes,
         "set -euo pipefail",
         f"cd {shlex.quote(launch.repo)}",
         "requeue() { kill -TERM \"$child\" 2>/dev/null || true; wait \"$child\" || true; "
@@ -98,7 +100,7 @@ def slurm_scripts(launch):
                  f"the fine-tuned cells wait for.",
                  f"#SBATCH --job-name={name}-pretrain", *common, "set -euo pipefail",
                  f"cd {shlex.quote(launch.repo)}",
-                 f"srun --ntasks=1 --nodes=1 {shlex.join(launch.run_args('--stage', 'pretrain'))}"]
+                 f"srun {shlex.join(launch.run_args('--stage', 'pretrain'))}"]
         files[f"{launch.sweep.name}-pretrain.sbatch"] = "\n".join(stage) + "\n"
     return files
 

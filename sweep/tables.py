@@ -82,7 +82,8 @@ def build(name, cells, results_dir):
             for batch, _ in batches:
                 group = [r for r in rows if (r["block"], r["norm"], r["batch"]) == (block, norm, batch)]
                 if group:
-                    main.setdefault(f"{block}: {norm}", {})[batch] = {"best": _best(group), "text": _cell_text(_best(group), group)}
+                    best = _best(group)
+                    main.setdefault(f"{block}: {norm}", {})[batch] = {"best": best, "text": _cell_text(best, group)}
     scratch = [r for r in rows if r["init"] == "scratch"]
     tuned = [r for r in rows if r["init"] != "scratch"]
     versus = []

@@ -22,25 +22,22 @@ PORT_BASE, PORT_SPAN = 20000, 40000
 K8S_PORT = 2222
 
 
-def slurm_port(environ):
-    """A port for this job step's workers: from the job id, so concurrent array tasks differ."""
-    return PORT_BASE + int(environ["SLURM_JOB_ID"]) % PORT_SPAN
-
-
-def slurm_tf_config(gpus_per_task, environ=os.environ):
-    """TF_CONFIG of this SLURM task (the resolver reads the job step's variables from os.environ)."""
+def slurm_tf_config(gpus_per_task):
+    """TF_CONFIG of this SLURM task, from the job step's variables in os.environ (where the resolver
+    reads them too); the port comes from the job id, so concurrent array tasks differ."""
     import tensorflow as tf
     SlurmClusterResolver = tf.distribute.cluster_resolver.SlurmClusterResolver
+    environ = os.environ
     tasks = int(environ.get("SLURM_STEP_NUM_TASKS", environ.get("SLURM_NTASKS", "1")))
-    resolver = SlurmClusterResolver(jobs={"worker": tasks}, port_base=slurm_port(environ),
-                                    gpus_per_node=max(1, gpus_per_task) * _max_tasks_per_node(environ),
+    resolver = SlurmClusterResolver(jobs={"worker": tasks}, port_base=PORT_BASE + int(environ["SLURM_JOB_ID"]) % PORT_SPAN,
+                                    gpus_per_node=max(1, gpus_per_task) * _max_tasks_per_node(),
                                     gpus_per_task=max(1, gpus_per_task), auto_set_gpu=False)
     return {"cluster": resolver.cluster_spec().as_dict(), "task": {"type": resolver.task_type, "index": resolver.task_id}}
 
 
-def _max_tasks_per_node(environ):
+def _max_tasks_per_node():
     """The most tasks any node of the step runs ('2(x3),1' -> 2)."""
-    text = environ.get("SLURM_STEP_TASKS_PER_NODE", environ.get("SLURM_TASKS_PER_NODE", "1"))
+    text = os.environ.get("SLURM_STEP_TASKS_PER_NODE", os.environ.get("SLURM_TASKS_PER_NODE", "1"))
     return max(int(part.split("(")[0]) for part in text.split(","))
 
 
@@ -66,7 +63,7 @@ def main(argv=None):
     args, command = parser.parse_args(argv[:split]), argv[split + 1:]
     env = dict(os.environ)
     if args.engine == "slurm":
-        config = slurm_tf_config(args.gpus_per_task, env)
+        config = slurm_tf_config(args.gpus_per_task)
     else:
         config, shard = k8s_tf_config(args.workers, args.job, args.service, env)
         env["JOB_COMPLETION_INDEX"] = str(shard)

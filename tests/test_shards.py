@@ -152,6 +152,10 @@ def test_multi_worker_cells_on_slurm_get_nodes_and_a_tf_config_wrapper(tmp_path)
     refused = subprocess.run([sys.executable, "run_sweep.py", "submit", PAPER, "--engine", "slurm", "--out",
                               str(tmp_path / "x"), "--workers-per-cell", "3"], cwd=ROOT, capture_output=True, text=True)
     assert refused.returncode == 2 and "--workers-per-cell: 3 does not divide the cells' replicas [8]" in refused.stderr
+    staged, _ = _submit(tmp_path / "staged", "slurm", os.path.join(ROOT, "configs", "default.yaml"), "--shards", "4",
+                        "--workers-per-cell", "2")
+    assert "#SBATCH --nodes=2" in (staged / "default.sbatch").read_text()
+    assert "--nodes" not in (staged / "default-pretrain.sbatch").read_text()  # the pretrain step is one process
 
 
 def test_multi_worker_cells_on_kubernetes_pass_the_schema(tmp_path):
