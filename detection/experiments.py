@@ -81,13 +81,15 @@ def frn_faster_rcnn_coco() -> cfg.ExperimentConfig:
 
 def use_dataset(config, data):
     """Points an experiment at a generated dataset (train/val TFRecords, val annotations; the
-    `select` split as the selection split when the dataset has one)."""
+    `select` split as the selection split when the dataset has one and the task has the
+    field: stock Model Garden tasks have none)."""
     config.task.annotation_file = data.annotations("val")
     config.task.train_data.input_path = data.tfrecords("train")
     config.task.validation_data.input_path = data.tfrecords("val")
     selection = bool(data.spec.select_images)
-    config.task.selection.input_path = data.tfrecords("select") if selection else ""
-    config.task.selection.annotation_file = data.annotations("select") if selection else ""
+    if "selection" in config.task.as_dict():
+        config.task.selection.input_path = data.tfrecords("select") if selection else ""
+        config.task.selection.annotation_file = data.annotations("select") if selection else ""
     config.task.model.input_size = [data.spec.image_size, data.spec.image_size, 3]
     config.task.model.num_classes = data.num_classes
     config.trainer.validation_steps = -(-data.spec.val_images // config.task.validation_data.global_batch_size)

@@ -2,6 +2,7 @@
 import tensorflow as tf
 import tf_keras
 
+from norm_layers.frn_ops import frn
 from norm_layers.serializable import register
 
 
@@ -62,18 +63,18 @@ class FilterResponseNormalization(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
+        return self.normalize(inputs)
+
+    def normalize(self, inputs, tau=None):
+        """FRN, followed by TLU's max(y, tau) when `tau` is given, as one op (`frn_ops.frn`)."""
         # float32 at least: half precision only at the output.
         dtype = tf.float64 if self.compute_dtype == "float64" else tf.float32
-        x = tf.cast(inputs, dtype)
-        spatial_axes = list(range(1, x.shape.rank - 1))
-        x2 = tf.square(x)
-        nu2 = tf.reduce_mean(x2, axis=spatial_axes, keepdims=True) if spatial_axes else x2
-        eps = abs(self.epsilon)
+        eps = tf.constant(abs(self.epsilon), dtype)
         if self.learned_epsilon:
             eps = eps + tf.abs(tf.cast(self.eps_l, dtype))
-        # gamma * x * rsqrt(nu2 + eps) computed as one per-(sample, channel) scale.
-        scale = tf.cast(self.gamma, dtype) * tf.math.rsqrt(nu2 + eps)
-        return tf.cast(x * scale + tf.cast(self.beta, dtype), self.compute_dtype)
+        z = frn(tf.cast(inputs, dtype), tf.cast(self.gamma, dtype), tf.cast(self.beta, dtype),
+                eps, None if tau is None else tf.cast(tau, dtype))
+        return tf.cast(z, self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         return input_shape

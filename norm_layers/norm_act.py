@@ -3,7 +3,9 @@ import tensorflow as tf
 import tf_keras
 
 from norm_layers.activations import build_activation, check_activation
+from norm_layers.frn import FilterResponseNormalization
 from norm_layers.serializable import register
+from norm_layers.tlu import TLU
 
 
 @register
@@ -41,6 +43,9 @@ class NormAct(tf_keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
+        if isinstance(self.norm, FilterResponseNormalization) and isinstance(self.act, TLU):
+            # One op with analytic gradients instead of two layers (norm_layers/frn_ops.py).
+            return self.norm.normalize(inputs, tau=self.act.tau)
         x = inputs
         if self.norm is not None:
             x = self.norm(x, training=training)
