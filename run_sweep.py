@@ -11,6 +11,9 @@
     python run_sweep.py gather CONFIG                    (re)build results/<sweep>/tables.* and the plot
     python run_sweep.py submit CONFIG --engine slurm|k8s write launch files for a cluster (and, with --submit,
                                                          submit them)
+    python run_sweep.py eval CONFIG [--only GLOB,...]    re-score finished cells' checkpoints (no training), regather
+    python run_sweep.py compare A B [--out FILE]         AP of B minus A, cells matched by their settings; A, B:
+                                                         result folders or sweep files (results/compare/...)
 
 Each cell trains in its own process (run directory runs/<sweep>/<cell id>/, git-ignored) and
 leaves results/<sweep>/cells/<cell id>.json; a rerun skips finished cells and resumes an
@@ -30,6 +33,7 @@ from sweep import runner, shards, tables
 from sweep.errors import SweepConfigError
 from sweep.keys import MAX_JOBS
 from sweep.plan import describe
+from sweep.results import FINISHED
 from sweep.spec import load
 
 DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.yaml")
@@ -37,8 +41,9 @@ DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.yaml")
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="run", choices=["plan", "run", "gather", "submit"])
+    parser.add_argument("command", nargs="?", default="run", choices=["plan", "run", "gather", "submit", "eval", "compare"])
     parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
+    parser.add_argument("other", nargs="?", default=None, help="compare: the second result folder or sweep file")
     parser.add_argument("--dry-run", action="store_true", help="same as the plan command")
     parser.add_argument("--only", default="", help="comma-separated globs or substrings of cell ids")
     parser.add_argument("--results", default=RESULTS_ROOT, help="results root (default: results/; gs:// with --shard)")
@@ -58,7 +63,8 @@ def main(argv=None):
     launch.add_argument("--shards", type=int, default=None, help="array size (default: one shard per cell)")
     launch.add_argument("--workers-per-cell", type=int, default=1,
                         help="machines (SLURM nodes, k8s pods) per cell: replicas = workers x local (default 1)")
-    launch.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/)")
+    launch.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/); "
+                        "compare: the Markdown file to write")
     launch.add_argument("--repo", default=REPO_ROOT, help="this repository on the cluster (default: here)")
     launch.add_argument("--cpus-per-cell", type=int, default=8, help="CPU cores each task gets (default 8)")
     launch.add_argument("--time", default="48:00:00", help="SLURM time limit per task")
@@ -66,6 +72,8 @@ def main(argv=None):
     launch.add_argument("--submit", action="store_true", help="also submit (sbatch / kubectl apply)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "compare":
+            return _compare(args)
         sweep = load(args.config)
         if args.jobs is not None and not 1 <= args.jobs <= MAX_JOBS:
             raise SweepConfigError(f"--jobs: {args.jobs} is out of range; valid: 1 to {MAX_JOBS}")
@@ -86,6 +94,11 @@ def _command(args, sweep, cells):
         from sweep.submit import submit
         return submit(args, sweep)
     results_dir = os.path.join(args.results, sweep.name)
+    if args.command == "eval":
+        from sweep.reevaluate import reevaluate
+        statuses = reevaluate(sweep, cells, args.results, args.runs, log=lambda line: print(line, flush=True))
+        statuses = {k: FINISHED if v == "evaluated" else v for k, v in statuses.items()
+                    if not v.startswith("skipped")}
     if args.command == "run":
         shard = shards.parse_shard(args.shard)
         if shard:
@@ -111,6 +124,29 @@ def _command(args, sweep, cells):
     for cid, status in unfinished.items():
         print(f"  {status}: {cid}", file=sys.stderr)
     return 1 if unfinished else 0
+
+
+def _results_dir(path, results_root):
+    """A result folder as given, or a sweep file's results/<sweep>/."""
+    if os.path.isdir(path):
+        return path
+    if os.path.isfile(path):
+        return os.path.join(results_root, load(path).name)
+    raise SweepConfigError(f"compare: {path!r} is neither a result folder nor a sweep file")
+
+
+def _compare(args):
+    from sweep import compare
+    if not args.other:
+        raise SweepConfigError("compare needs two result folders or sweep files: run_sweep.py compare A B")
+    a, b = (_results_dir(p, args.results) for p in (args.config, args.other))
+    found = compare.compare(a, b)
+    if not found["cells"]:
+        raise SweepConfigError(f"compare: no finished cell of {a} has the settings of one in {b}")
+    out = args.out or compare.default_out(a, b, args.results)
+    print(compare.markdown(found))
+    print(f"written: {compare.write(found, out)}")
+    return 0
 
 
 if __name__ == "__main__":

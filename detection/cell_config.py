@@ -65,7 +65,7 @@ def experiment_config(cell, init_checkpoint=None, generate_data=True):
     every = max(1, min(trainer.steps_per_loop, steps // 6))
     trainer.steps_per_loop = trainer.summary_interval = every
     trainer.checkpoint_interval = max(every, min(trainer.checkpoint_interval, steps // 3) // every * every)
-    trainer.validation_interval = steps
+    trainer.validation_interval = -(-steps // cell.evals)  # AP points at its multiples and at the end
     overrides = [(key, json.loads(value)) for key, value in cell.overrides]
     if overrides:
         params.override(_nested(overrides), is_strict=True)

@@ -79,6 +79,9 @@ def frn_faster_rcnn_coco() -> cfg.ExperimentConfig:
     return _paper(config)
 
 
+NAMES = ("frn_retinanet_embedded", "frn_faster_rcnn_embedded", "frn_retinanet_coco", "frn_faster_rcnn_coco")
+
+
 def use_dataset(config, data):
     """Points an experiment at a generated dataset (train/val TFRecords, val annotations; the
     `select` split as the selection split when the dataset has one and the task has the

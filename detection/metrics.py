@@ -1,5 +1,4 @@
 """COCO statistics and training curves of a run directory."""
-import glob
 import os
 
 import tensorflow as tf
@@ -22,7 +21,7 @@ def scalar_curves(summary_dir):
     value of the later file, i.e. of the run that went on to finish.
     """
     curves = {}
-    for path in sorted(glob.glob(os.path.join(summary_dir, "events.out.tfevents.*"))):
+    for path in sorted(tf.io.gfile.glob(os.path.join(summary_dir, "events.out.tfevents.*"))):  # also gs://
         for event in tf.compat.v1.train.summary_iterator(path):
             for value in event.summary.value:
                 number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value

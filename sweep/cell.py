@@ -7,7 +7,8 @@ import json
 # Fields that describe a cell but are implied by the others, so they stay out of its id and of the
 # identity its result file is checked against: `scale` is the suffix of `experiment` (..._embedded or
 # ..._coco). Keeping them out keeps every id (and every committed result) valid when one is added.
-NOT_IN_ID = ("scale",)
+# `evals` (AP points during training) does not change what is trained either.
+NOT_IN_ID = ("scale", "evals")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,6 +38,7 @@ class Cell:
     data: tuple           # ((key, value), ...)
     overrides: tuple      # ((dotted key, JSON value), ...)
     pretrain: object = None  # ((key, value), ...) of the pretrain step when init_checkpoint is 'pretrain'
+    evals: int = 1           # COCO evaluations of the reported split over training; the last at the final step
 
     @property
     def per_replica_batch(self):

@@ -28,6 +28,8 @@ def _diverged_step(run_dir):
 
 
 def run(spec, run_dir):
+    from detection.phases import PhaseClock
+    clock = PhaseClock()  # from the runner's spawn time: imports count as start-up
     cell = Cell.from_dict(spec["cell"])
     result = {"cell": cell.as_dict(), "id": cell.id, "format": RESULT_FORMAT, "init_checkpoint": spec["init_checkpoint"]}
     from detection import preemption, strategy
@@ -38,12 +40,15 @@ def run(spec, run_dir):
         strategy.configure_devices(cell.replicas)  # before anything starts TensorFlow's runtime
         import tf_keras
 
+        from detection import hparams_summary
         from detection.cell_config import experiment_config
         from detection.train import run_cell
         tf_keras.utils.set_random_seed(cell.seed)
-        metrics = run_cell(experiment_config(cell, spec["init_checkpoint"]), run_dir, replicas=cell.replicas)
+        metrics = run_cell(experiment_config(cell, spec["init_checkpoint"]), run_dir, replicas=cell.replicas,
+                           clock=clock)
         if not strategy.is_chief():
             return None  # a worker of a multi-worker cell: the chief evaluates and records it
+        hparams_summary.write(run_dir, cell.id, hparams_summary.cell_hparams(cell), metrics)
         losses = [v for points in metrics["losses"].values() for _, v in points]
         diverged = None if all(math.isfinite(v) for v in losses) else _diverged_step(run_dir)
         result.update(metrics, status=DIVERGED if diverged is not None else FINISHED, diverged_step=diverged)

@@ -69,6 +69,7 @@ SCALING_KEYS = {
     "base_steps": Key(INT, 125_000, Range(1, 10**9)),
     "schedule": Key(TEXT, "cosine"),
     "warmup_fraction": Key(NUMBER, 0.0, FRACTION),
+    "evals": Key(INT, 1, Range(1, 1000)),  # COCO evaluations over training, evenly spaced, the last at the end
 }
 PRETRAIN_KEYS = {  # the stand-in for ImageNet pretraining: a BN RetinaNet on a distinct source set (sweep/pretrain_main.py)
     "steps": Key(INT, 1200, Range(1, 10**7)),

@@ -52,7 +52,8 @@ def pretrain(spec, run_dir, data_root=DATA_ROOT):
     experiments.schedule(params, spec["lr"], spec["steps"], spec["steps"] // 10)
     every = max(1, min(50, spec["steps"] // 4))
     params.trainer.steps_per_loop = params.trainer.summary_interval = every
-    params.trainer.checkpoint_interval = params.trainer.validation_interval = max(every, spec["steps"] // 4 // every * every)
+    params.trainer.checkpoint_interval = max(every, spec["steps"] // 4 // every * every)
+    params.trainer.validation_interval = spec["steps"]  # evaluated once, at the end
     detector_dir = os.path.join(run_dir, "detector")
     metrics = run_cell(params, detector_dir, replicas=1)
     # the backbone alone, as a checkpoint with a `backbone` child

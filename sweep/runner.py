@@ -21,6 +21,7 @@ import time
 
 from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
 from common.storage import is_remote, makedirs, mtime, write_json_atomic
+from detection.phases import PROGRESS_FILE, SPAWN_ENV
 from sweep import claims
 from sweep.errors import SweepConfigError
 from sweep.results import (
@@ -77,29 +78,48 @@ def _die_with_parent():
         pass
 
 
-def run_child(module, run_dir, spec, result_path, claim):
+def _progress_line(run_dir, tag):
+    """'tag: step k/N, x images/s, loss y' from the child's progress file (detection/phases.py), or None."""
+    progress = None if is_remote(run_dir) else read_json(os.path.join(run_dir, PROGRESS_FILE))
+    if not progress:
+        return None
+    speed = f", {progress['images_per_second']:.1f} images/s" if progress.get("images_per_second") else ""
+    loss = f", loss {progress['loss']:.3f}" if progress.get("loss") is not None else ""
+    return f"{tag}: step {progress['step']}/{progress['steps']}{speed}{loss}"
+
+
+def run_child(module, run_dir, spec, result_path, claim, report=None):
     """Runs `python -m module` on `spec` (written to run_dir/spec.json), heartbeating `claim`; returns
-    the exit code. Its output goes to run_dir/log.txt, or to ours when run_dir is remote (gs://)."""
+    the exit code. Its output goes to run_dir/log.txt, or to ours when run_dir is remote (gs://).
+    `report(line)`: called with a progress line every PROGRESS_EVERY seconds while it trains."""
     spec_path = os.path.join(run_dir, "spec.json")
     write_json_atomic(spec_path, spec)
     with contextlib.ExitStack() as stack:
         output = None if is_remote(run_dir) else stack.enter_context(open(os.path.join(run_dir, "log.txt"), "a"))
+        env = dict(os.environ, **{SPAWN_ENV: repr(time.time())})
         process = subprocess.Popen([sys.executable, "-m", module, "--spec", spec_path, "--result", result_path],
-                                   cwd=REPO_ROOT, stdout=output, stderr=subprocess.STDOUT if output else None,
+                                   cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
                                    preexec_fn=_die_with_parent)
         with _LIVE_LOCK:
             _LIVE.add(process)
+        last_report = time.time()
         try:
             while True:
                 try:
                     return process.wait(timeout=claims.HEARTBEAT_EVERY)
                 except subprocess.TimeoutExpired:
                     claim.heartbeat()
+                    if report and time.time() - last_report >= PROGRESS_EVERY:
+                        line = _progress_line(run_dir, report.tag)
+                        if line:
+                            report(line)
+                        last_report = time.time()
         finally:
             with _LIVE_LOCK:
                 _LIVE.discard(process)
 
 
+PROGRESS_EVERY = 60.0  # seconds between a running cell's progress lines
 _LIVE, _LIVE_LOCK = set(), threading.Lock()  # child processes running now (SIGTERM is passed on to them)
 _STOPPING = threading.Event()
 
@@ -137,7 +157,7 @@ class SweepRun:
         self.runs_root = runs_root
         self.started = time.time()
         self.lock = threading.Lock()
-        self.tried, self.durations = set(), []
+        self.tried, self.timed = set(), []  # timed: (seconds, steps) of the cells this run ran
 
     def settled(self, path, unit, cell=None):
         """Done for this invocation: finished or diverged, or tried (by us, or by anyone since we started).
@@ -220,14 +240,17 @@ class SweepRun:
         self.log(f"{tag}: {cell.norm_label} B={cell.batch} ({cell.per_replica_batch}/replica) "
                  f"lr={cell.lr:g} steps={cell.steps} ...")
         start = time.time()
+        report = _Report(self.log, tag)
         run_child("sweep.cell_main", run_dir, {"cell": cell.as_dict(), "init_checkpoint": init_checkpoint},
-                  result_path, claim)
+                  result_path, claim, report)
+        seconds = time.time() - start
         with self.lock:
-            self.durations.append(time.time() - start)
-            remaining = sum(not self.settled(cell_result_path(self.results_dir, c.id), c.id, c) for c in self.cells)
-            eta = remaining * sum(self.durations) / len(self.durations) / self.jobs
+            self.timed.append((seconds, cell.steps))
+            remaining = [c.steps for c in self.cells
+                         if not self.settled(cell_result_path(self.results_dir, c.id), c.id, c)]
+            eta = eta_seconds(self.timed, remaining, self.jobs)
         result = read_json(result_path) or {"status": FAILED, "error": "the cell process left no result"}
-        self.log(f"{tag}: {_summary(result)}; {self.durations[-1]:.0f} s; sweep ETA {eta / 60:.1f} min")
+        self.log(f"{tag}: {_summary(result)}; {seconds:.0f} s; sweep ETA {eta / 60:.1f} min")
 
     def work(self):
         """One worker: claims and runs unsettled cells in order until every cell is settled.
@@ -261,6 +284,23 @@ class SweepRun:
             if not waiting:
                 return
             time.sleep(POLL_SECONDS)
+
+
+class _Report:
+    """A progress printer for one cell: the runner's log, with the cell's tag."""
+
+    def __init__(self, log, tag):
+        self.log, self.tag = log, tag
+
+    def __call__(self, line):
+        self.log(line)
+
+
+def eta_seconds(timed, remaining_steps, jobs):
+    """Time left: the remaining cells' steps at the seconds per step measured so far (cells differ
+    in steps by B0/B, so a mean cell duration would be off by that factor), over `jobs` lanes."""
+    seconds, steps = sum(t for t, _ in timed), sum(s for _, s in timed)
+    return sum(remaining_steps) * seconds / steps / jobs if steps else 0.0
 
 
 def ensure_pretrained(sweep_run, pretrain, wait=True):

@@ -262,7 +262,8 @@ def _cell(sweep, block, detector, scale, data, values, scaling, path):
         gn_groups=values["gn_groups"], momentum=float(values["momentum"]),
         weight_decay=float(values["weight_decay"]), image_size=values["image_size"],
         init_checkpoint=values["init_checkpoint"], data=data,
-        overrides=tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in overrides.items())))
+        overrides=tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in overrides.items())),
+        evals=min(scaling["evals"], steps))
 
 
 def _norms(value, detector, path):

@@ -10,6 +10,7 @@ import statistics
 
 from common.coco_stats import STATS
 from common.storage import write_atomic, write_json_atomic
+from sweep import curves
 from sweep.results import DIVERGED, FAILED, FINISHED, check_result, read_cell_results
 from sweep.stats import LEVEL, interval, paired
 
@@ -27,6 +28,7 @@ def _row(cell, result):
     row["wall_s"] = round(result["wall_seconds"], 1) if result and "wall_seconds" in result else None
     row["images_per_s"] = round(result["images_per_second"], 1) if result and result.get("images_per_second") else None
     row["devices"] = _devices((result or {}).get("devices"))
+    row["per_category"] = (result or {}).get("per_category") if status == FINISHED else None
     row["diverged_step"] = (result or {}).get("diverged_step")
     return row
 
@@ -55,7 +57,16 @@ def _best(rows):
     m = max(sorted(by_m), key=lambda m: statistics.fmean(r[key] for r in by_m[m]))
     spread = interval([r["AP"] for r in by_m[m]])
     return {"AP": round(spread["mean"], 2), "std": _round(spread["std"]), "ci": _round(spread["ci"]), "lr_mult": m,
-            "seeds": spread["n"], "chosen_on": on, "m_at_edge": len(by_m) > 2 and m in (min(by_m), max(by_m))}
+            "seeds": spread["n"], "chosen_on": on, "m_at_edge": len(by_m) > 2 and m in (min(by_m), max(by_m)),
+            "per_category": _mean_per_category(by_m[m])}
+
+
+def _mean_per_category(rows):
+    """{class: mean AP x100 over the rows' seeds}, or None when some row has no per-class AP."""
+    if not rows or any(not r.get("per_category") for r in rows):
+        return None
+    names = sorted(set().union(*(r["per_category"] for r in rows)))
+    return {n: round(100 * statistics.fmean(r["per_category"].get(n, 0.0) for r in rows), 2) for n in names}
 
 
 def _round(value):
@@ -71,8 +82,8 @@ def _cell_text(best, rows):
     return "diverged" if statuses == {DIVERGED} else "failed" if FAILED in statuses or DIVERGED in statuses else "pending"
 
 
-def build(name, cells, results_dir):
-    results = read_cell_results(results_dir)
+def build(name, cells, results_dir, results=None):
+    results = read_cell_results(results_dir) if results is None else results
     invalid = {c.id: problem for c in cells if c.id in results and (problem := check_result(results[c.id], c))}
     rows = [_row(c, None if c.id in invalid else results.get(c.id)) for c in cells]
     batches = sorted({(r["batch"], r["per_replica"]) for r in rows}, reverse=True)
@@ -176,10 +187,27 @@ def markdown(tables):
             verdict = ("FRN higher" if r["mean_diff"] > 0 else "FRN lower") if r["distinguishable"] else "not distinguishable"
             lines.append(f"| {r['vs']} | {r['batch']} | {r['pairs']} | {r['mean_diff']:+.2f} ± {r['ci']:.2f} | "
                          f"{r['p_t']:.3f} | {r['p_sign']:.3f} | {verdict} |")
+    lines += _per_class_lines(tables)
     lines += ["", "## Full grid", "", "| " + " | ".join(GRID_COLUMNS) + " |", "|---" * len(GRID_COLUMNS) + "|"]
     for r in tables["grid"]:
         lines.append("| " + " | ".join("" if r[c] is None else str(r[c]) for c in GRID_COLUMNS) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _per_class_lines(tables):
+    """Per-class AP of each main-table entry (mean over its seeds at the chosen m)."""
+    entries = [(label, batch, v["best"]["per_category"]) for label, by_batch in tables["main"].items()
+               for batch, v in by_batch.items() if v["best"] and v["best"].get("per_category")]
+    if not entries:
+        return []
+    names = sorted(set().union(*(per for *_, per in entries)))
+    lines = ["", "## Per-class AP of the main-table entries", "",
+             "COCO AP x100 per class (mean over the entry's seeds at its chosen m); over the classes with ground "
+             "truth it averages to the entry's AP.", "",
+             "| entry | B | " + " | ".join(names) + " |", "|---" * (len(names) + 2) + "|"]
+    for label, batch, per in entries:
+        lines.append(f"| {label} | {batch} | " + " | ".join(f"{per[n]:.1f}" if n in per else "" for n in names) + " |")
+    return lines
 
 
 GRID_COLUMNS = ["id", "block", "norm", "batch", "per_replica", "lr_mult", "lr", "steps", "seed", "init", "status",
@@ -221,11 +249,13 @@ def plot(tables, path):
 
 
 def gather(name, cells, results_dir, with_plot=True):
-    """Writes tables.md / tables.csv / tables.json (and ap_vs_batch.png); returns the tables."""
-    tables = build(name, cells, results_dir)
+    """Writes tables.md / tables.csv / tables.json (and ap_vs_batch.png, curves.png); returns the tables."""
+    results = read_cell_results(results_dir)
+    tables = build(name, cells, results_dir, results)
     write_atomic(os.path.join(results_dir, "tables.md"), markdown(tables))
     write_atomic(os.path.join(results_dir, "tables.csv"), csv_text(tables))
     write_json_atomic(os.path.join(results_dir, "tables.json"), tables, indent=None)
     if with_plot:
         plot(tables, os.path.join(results_dir, "ap_vs_batch.png"))
+        curves.plot(cells, results, os.path.join(results_dir, "curves.png"), f"sweep {name}")
     return tables

@@ -202,3 +202,19 @@ def test_sigterm_saves_a_checkpoint_and_the_rerun_shard_resumes_to_the_same_ap(t
     assert code == 0 and "finished before, skipped" in output, output
     assert (tmp_path / "results" / name / "cells" / f"{cell.id}.json").stat().st_mtime_ns == before
     assert sorted(p.name for p in (tmp_path / "results" / name / "cells").iterdir()) == [f"{cell.id}.json"]
+
+
+def test_eval_command_rescores_finished_cells_to_the_same_ap(tiny):
+    """`run_sweep.py eval`: no training; each cell's checkpoint re-scored, AP unchanged to 1e-6,
+    per-class AP and detections recorded, tables and curves regathered."""
+    reference = tiny["reference"]
+    done = subprocess.run([sys.executable, "run_sweep.py", "eval", str(tiny["file"]), "--results",
+                           str(reference / "results"), "--runs", str(reference / "runs")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = _results(reference, tiny["name"])
+    _same_ap(tiny, results)
+    for cell_id, result in results.items():
+        assert result["per_category"] and result["detections"] == {"val": "detections_val.json.gz"}
+        assert os.path.exists(reference / "runs" / tiny["name"] / cell_id / "detections_val.json.gz")
+    assert (reference / "results" / tiny["name"] / "curves.png").exists()

@@ -1,0 +1,71 @@
+"""COCO evaluation of a run's model on one split with Model Garden's evaluator, keeping its detections.
+
+The eval runner's controller, model and traced eval step are reused for every split and every
+checkpoint: only the dataset, the task's COCO evaluator (ground truth) and the summary folder are
+swapped. Each split's result: the 12 COCO stats, per-category AP and the scored detections.
+"""
+import os
+
+import numpy as np
+import orbit
+import tensorflow as tf
+from official.vision.evaluation import coco_evaluator, coco_utils
+
+from detection import coco_scoring, metrics
+
+
+class RecordingCOCOEvaluator(coco_evaluator.COCOEvaluator):
+    """Model Garden's COCO evaluator that keeps the COCO-format detections it scored."""
+
+    detections = None
+
+    def evaluate(self):
+        # the conversion rewrites the boxes in place (yxyx -> xywh): convert a copy, or the
+        # evaluator would score doubly converted boxes
+        copied = {key: [np.array(batch, copy=True) for batch in batches] for key, batches in self._predictions.items()}
+        self.detections = coco_utils.convert_predictions_to_coco_annotations(copied)
+        return super().evaluate()
+
+
+def max_detections(params):
+    """The evaluator's maxDets[2]: the task's max_num_eval_detections (RetinaNet), else COCO's 100."""
+    return getattr(params.task, "max_num_eval_detections", None) or 100
+
+
+def evaluate_split(evaluator, eval_strat, params, input_path, annotation_file, summary_dir, steps=-1):
+    """{"coco": 12 stats, "per_category": {name: AP}, "detections": [...]} of one split.
+
+    `summary_dir`: where the eval summaries go (`validation` for the reported split, so AP vs
+    step reads back from it; the selection split writes elsewhere).
+    """
+    task = evaluator.trainer.task
+    data = params.task.validation_data.replace(input_path=input_path)
+    evaluator.trainer.eval_dataset = orbit.utils.make_distributed_dataset(eval_strat, task.build_inputs, data)
+    options = {"max_num_eval_detections": params.task.max_num_eval_detections} if hasattr(
+        params.task, "max_num_eval_detections") else {}
+    task.coco_metric = RecordingCOCOEvaluator(annotation_file=annotation_file, include_mask=False,
+                                              per_category_metrics=False, **options)
+    controller = evaluator.controller
+    managers = evaluator.__dict__.setdefault("summary_managers", {})  # one writer per folder
+    if summary_dir not in managers:
+        managers[summary_dir] = orbit.utils.SummaryManager(summary_dir, tf.summary.scalar,
+                                                           global_step=controller.global_step)
+    controller.eval_summary_manager = managers[summary_dir]
+    with eval_strat.scope():
+        logs = controller.evaluate(steps=steps)
+    managers[summary_dir].flush()  # AP vs step is read back from these files
+    detections = task.coco_metric.detections or []
+    _, per_category = coco_scoring.score(coco_scoring.load_ground_truth(annotation_file),
+                                         coco_scoring.to_json_ready(detections), max_detections(params))
+    return {"coco": metrics.coco_stats(logs), "per_category": per_category, "detections": detections}
+
+
+def splits(params, run_dir):
+    """(name, input_path, annotation_file, summary_dir) of the reported split and, when the task
+    names one, the selection split."""
+    found = [("val", params.task.validation_data.input_path, params.task.annotation_file,
+              os.path.join(run_dir, "validation"))]
+    selection = getattr(params.task, "selection", None)
+    if selection is not None and selection.input_path:
+        found.append(("select", selection.input_path, selection.annotation_file, os.path.join(run_dir, "selection")))
+    return found
