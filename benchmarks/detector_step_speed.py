@@ -12,6 +12,7 @@ import argparse
 
 import tensorflow as tf  # noqa: E402
 from official.core import exp_factory, task_factory  # noqa: E402
+from official.modeling import performance  # noqa: E402
 from official.vision.tasks import retinanet as stock_retinanet  # noqa: E402
 
 import detection.registry_imports  # noqa: E402,F401
@@ -20,14 +21,14 @@ from detection import experiments  # noqa: E402
 from detection.data import embedded  # noqa: E402
 
 
-def _config(name, size, batch, data):
+def _config(name, size, batch, data, dtype="float32"):
     config = exp_factory.get_exp_config(name)
     config.task.init_checkpoint = None
-    config.runtime.mixed_precision_dtype = "float32"
+    config.runtime.mixed_precision_dtype = dtype
     experiments.use_dataset(config, data)
     config.task.model.input_size = [size, size, 3]
     config.task.train_data.global_batch_size = batch
-    config.task.train_data.dtype = "float32"
+    config.task.train_data.dtype = dtype
     config.task.train_data.parser.aug_rand_hflip = False
     return config
 
@@ -38,12 +39,18 @@ def _set_norm(config, norm):
         component.norm = norm
 
 
-def time_step(task, config, repeats, inner):
-    model = task.build_model()
-    optimizer = task.create_optimizer(config.trainer.optimizer_config, config.runtime)
-    batch = next(iter(task.build_inputs(config.task.train_data)))
-    step = tf.function(lambda inputs: task.train_step(inputs, model, optimizer))
-    return median_seconds(lambda: step(batch)["loss"], repeats, inner, warmup=2)
+def time_step(task, config, repeats, inner, jit_compile=False):
+    """Median seconds of one train step (forward, backward, SGD update) on one fixed batch; the model
+    is built under the config's mixed precision policy, like Model Garden's trainer does."""
+    performance.set_mixed_precision_policy(config.runtime.mixed_precision_dtype or "float32")
+    try:
+        model = task.build_model()
+        optimizer = task.create_optimizer(config.trainer.optimizer_config, config.runtime)
+        batch = next(iter(task.build_inputs(config.task.train_data)))
+        step = tf.function(lambda inputs: task.train_step(inputs, model, optimizer), jit_compile=jit_compile)
+        return median_seconds(lambda: step(batch)["loss"], repeats, inner, warmup=2)
+    finally:
+        performance.set_mixed_precision_policy("float32")
 
 
 def main():

@@ -6,7 +6,8 @@ import time
 from common.legacy_keras import use_legacy_keras
 
 use_legacy_keras()
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+if os.environ.get("BENCH_DEVICE", "cpu") == "cpu":  # CPU figures unless a script asks for the GPU (gpu_check)
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "-1")
 
 import tensorflow as tf  # noqa: E402
 
