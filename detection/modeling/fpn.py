@@ -24,7 +24,7 @@ class NormFPN(tf_keras.Model):
                    for level in range(min_level, top + 1)}
         feats = {top: lateral[top]}
         for level in range(top - 1, min_level - 1, -1):
-            upsampled = spatial_transform_ops.nearest_upsampling(feats[level + 1], 2, use_keras_layer=True)
+            upsampled = spatial_transform_ops.nearest_upsampling(feats[level + 1], 2)  # reshape+tile: XLA has no ResizeNearestNeighborGrad
             feats[level] = tf_keras.layers.Add(name=f"topdown_{level}")([upsampled, lateral[level]])
         for level in range(min_level, top + 1):
             feats[level] = _conv(num_filters, 3, 1, kernel_regularizer, f"post_hoc_{level}", norm_act.conv_layer)(feats[level])
