@@ -122,7 +122,8 @@ def main(argv=None):
     size, batch, repeats, inner = (128, 1, 1, 3) if args.smoke else (640, 8, 5, 5)
     devices = "CPU (smoke)" if args.smoke else ", ".join(
         tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
-    header(f"gpu_check on {devices}: RetinaNet {'(models shrunk)' if args.smoke else 'R50-FPN'} train step, batch {batch} at {size} px, median of "
+    model = "(models shrunk)" if args.smoke else "R50-FPN"
+    header(f"gpu_check on {devices}: RetinaNet {model} train step, batch {batch} at {size} px, median of "
            f"{repeats}x{inner} steps")
     data = embedded.ensure()
     dtypes = args.dtypes.split(",")
