@@ -1,6 +1,8 @@
 """Forward+backward time of each norm+act unit, as a ratio to BN+ReLU in the same run.
 
-Target: frn (FRN+TLU) <= 1.10x bn+relu with XLA on CPU.
+Targets: frn (FRN+TLU, the fused op of norm_layers/frn_ops.py) <= 1.5x bn+relu in graph mode and
+<= 1.0x with XLA, on CPU. On a shared 2-core VM the graph ratio moves by +-0.15 between runs:
+raise --repeats and compare several runs.
 
     python -m benchmarks.norm_act_speed                 # 8x56x56x256 float32, all norms
     python -m benchmarks.norm_act_speed --norms bn,frn,gn --shape 8,28,28,256
