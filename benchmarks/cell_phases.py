@@ -13,6 +13,8 @@ import json
 import os
 import statistics
 
+from detection.phases import phase_total
+
 COLUMNS = ("startup", "build", "trace", "train", "other", "eval", "record", "wall", "fixed", "fixed %")
 
 
@@ -24,7 +26,7 @@ def row(result):
     steady = result["steady_step_seconds"] * result["steps_this_run"]
     trace = phases.get("trace", 0.0)
     train = phases.get("train", 0.0)
-    evaluation = sum(v for k, v in phases.items() if k.startswith("eval_"))
+    evaluation = phase_total(phases, "eval_")
     wall = sum(v for k, v in phases.items() if k != "trace")
     fixed = wall - steady
     return {"startup": phases.get("startup", 0.0), "build": phases.get("build", 0.0), "trace": trace,

@@ -27,44 +27,44 @@ class RecordingCOCOEvaluator(coco_evaluator.COCOEvaluator):
         return super().evaluate()
 
 
-def max_detections(params):
-    """The evaluator's maxDets[2]: the task's max_num_eval_detections (RetinaNet), else COCO's 100."""
-    return getattr(params.task, "max_num_eval_detections", None) or 100
+class SplitEvaluator:
+    """Scores the eval runner's model on any split, keeping one input pipeline per split (building
+    one converts Model Garden's parser with autograph again: 3.4 s a time on 2 cores,
+    benchmarks/cell_phases.py; the runner built the reported split's already) and one summary
+    writer per folder."""
 
+    def __init__(self, runner, strat, params):
+        self.runner, self.strategy, self.params = runner, strat, params
+        self.datasets = {params.task.validation_data.input_path: runner.trainer.eval_dataset}
+        self.summaries = {}
+        # the evaluator's maxDets[2]: the task's max_num_eval_detections (RetinaNet), else COCO's 100
+        self.max_detections = getattr(params.task, "max_num_eval_detections", None)
 
-def evaluate_split(evaluator, eval_strat, params, input_path, annotation_file, summary_dir, steps=-1):
-    """{"coco": 12 stats, "per_category": {name: AP}, "detections": [...]} of one split.
+    def __call__(self, input_path, annotation_file, summary_dir, steps=-1):
+        """{"coco": 12 stats, "per_category": {name: AP}, "detections": [...]} of one split.
 
-    `summary_dir`: where the eval summaries go (`validation` for the reported split, so AP vs
-    step reads back from it; the selection split writes elsewhere).
-    """
-    task = evaluator.trainer.task
-    # one input pipeline per split and process: building one converts Model Garden's parser with
-    # autograph again (3.4 s a time on 2 cores, benchmarks/cell_phases.py); the runner built the
-    # reported split's already
-    datasets = evaluator.__dict__.setdefault(
-        "split_datasets", {params.task.validation_data.input_path: evaluator.trainer.eval_dataset})
-    if input_path not in datasets:
-        data = params.task.validation_data.replace(input_path=input_path)
-        datasets[input_path] = orbit.utils.make_distributed_dataset(eval_strat, task.build_inputs, data)
-    evaluator.trainer.eval_dataset = datasets[input_path]
-    options = {"max_num_eval_detections": params.task.max_num_eval_detections} if hasattr(
-        params.task, "max_num_eval_detections") else {}
-    task.coco_metric = RecordingCOCOEvaluator(annotation_file=annotation_file, include_mask=False,
-                                              per_category_metrics=False, **options)
-    controller = evaluator.controller
-    managers = evaluator.__dict__.setdefault("summary_managers", {})  # one writer per folder
-    if summary_dir not in managers:
-        managers[summary_dir] = orbit.utils.SummaryManager(summary_dir, tf.summary.scalar,
-                                                           global_step=controller.global_step)
-    controller.eval_summary_manager = managers[summary_dir]
-    with eval_strat.scope():
-        logs = controller.evaluate(steps=steps)
-    managers[summary_dir].flush()  # AP vs step is read back from these files
-    detections = task.coco_metric.detections or []
-    _, per_category = coco_scoring.score(coco_scoring.load_ground_truth(annotation_file),
-                                         coco_scoring.to_json_ready(detections), max_detections(params))
-    return {"coco": metrics.coco_stats(logs), "per_category": per_category, "detections": detections}
+        `summary_dir`: where the eval summaries go (`validation` for the reported split, so AP vs
+        step reads back from it; the selection split writes elsewhere).
+        """
+        task, controller = self.runner.trainer.task, self.runner.controller
+        if input_path not in self.datasets:
+            data = self.params.task.validation_data.replace(input_path=input_path)
+            self.datasets[input_path] = orbit.utils.make_distributed_dataset(self.strategy, task.build_inputs, data)
+        self.runner.trainer.eval_dataset = self.datasets[input_path]
+        options = {"max_num_eval_detections": self.max_detections} if self.max_detections else {}
+        task.coco_metric = RecordingCOCOEvaluator(annotation_file=annotation_file, include_mask=False,
+                                                  per_category_metrics=False, **options)
+        if summary_dir not in self.summaries:
+            self.summaries[summary_dir] = orbit.utils.SummaryManager(summary_dir, tf.summary.scalar,
+                                                                     global_step=controller.global_step)
+        controller.eval_summary_manager = self.summaries[summary_dir]
+        with self.strategy.scope():
+            logs = controller.evaluate(steps=steps)
+        self.summaries[summary_dir].flush()  # AP vs step is read back from these files
+        detections = task.coco_metric.detections or []
+        _, per_category = coco_scoring.score(coco_scoring.load_ground_truth(annotation_file),
+                                             coco_scoring.to_json_ready(detections), self.max_detections or 100)
+        return {"coco": metrics.coco_stats(logs), "per_category": per_category, "detections": detections}
 
 
 def splits(params, run_dir):

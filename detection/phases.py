@@ -30,6 +30,14 @@ class PhaseClock:
         self.last = now
         return now
 
+    def total(self, prefix):
+        """Seconds of the phases whose name starts with `prefix` (e.g. every 'eval_' split)."""
+        return phase_total(self.phases, prefix)
+
+
+def phase_total(phases, prefix):
+    return sum(seconds for name, seconds in phases.items() if name.startswith(prefix))
+
 
 class LoopTimes:
     """An orbit train action: records (wall time, global step) at the end of every train loop;

@@ -131,12 +131,13 @@ class _Evaluator:
 
     def __init__(self, params, run_dir, clock):
         self.params, self.run_dir, self.clock = params, run_dir, clock
-        self.runner = self.strategy = None
+        self.runner = self.score = None
 
     def __call__(self, names=("val", "select"), checkpoint=None):
         if self.runner is None:
-            self.strategy = strategy.eval_strategy()
-            self.runner = _runner(self.strategy, self.params, self.run_dir, "eval")
+            strat = strategy.eval_strategy()
+            self.runner = _runner(strat, self.params, self.run_dir, "eval")
+            self.score = evaluation.SplitEvaluator(self.runner, strat, self.params)
             self.clock.mark("eval_build")
         # the manager's latest_checkpoint is read once, when it is built: name the checkpoint
         self.runner.controller.restore_checkpoint(checkpoint or tf.train.latest_checkpoint(self.run_dir))
@@ -144,8 +145,7 @@ class _Evaluator:
         for name, path, annotations, summaries in evaluation.splits(self.params, self.run_dir):
             if name in names:
                 steps = self.params.trainer.validation_steps if name == "val" else -1
-                found[name] = evaluation.evaluate_split(self.runner, self.strategy, self.params, path, annotations,
-                                                        summaries, steps)
+                found[name] = self.score(path, annotations, summaries, steps)
                 self.clock.mark("eval_" + name)
         return found
 
@@ -230,7 +230,7 @@ def run_cell(params, run_dir, replicas=None, clock=None):
         "global_batch_size": batch,
         "per_replica_batch_size": batch // n,
         "train_seconds": train_seconds,
-        "eval_seconds": sum(v for k, v in clock.phases.items() if k.startswith("eval_")),
+        "eval_seconds": clock.total("eval_"),
         "images_per_second": (last_step - first_step) * batch / train_seconds if last_step > first_step else None,
         "steady_step_seconds": steady,
         "versions": versions(),
@@ -271,7 +271,7 @@ def evaluate_run(run_dir, checkpoint=None):
     path = os.path.join(run_dir, "metrics.json")
     result = json.loads(read_text(path)) if tf.io.gfile.exists(path) else {"params": params.as_dict()}
     result.update(_record_evaluation(found, run_dir, evaluate.step))
-    result["eval_seconds"] = sum(v for k, v in clock.phases.items() if k.startswith("eval_"))
+    result["eval_seconds"] = clock.total("eval_")
     write_json_atomic(path, result)
     return result
 

@@ -9,7 +9,7 @@ each side's seed spread. Cells present on one side only are listed.
 import os
 
 from common.storage import write_atomic
-from sweep.cell import identity_of
+from sweep.cell import Cell, identity_of
 from sweep.results import FINISHED, read_cell_results
 from sweep.stats import interval, paired
 
@@ -23,9 +23,7 @@ def settings_key(cell):
 
 
 def _label(cell):
-    norms = [norm for _, norm in cell["norms"]]
-    norm = norms[0] if len(set(norms)) == 1 else "/".join(norms)
-    return f"{cell['block']}: {norm}", cell["batch"]
+    return f"{cell['block']}: {Cell.from_dict(cell).norm_label}", cell["batch"]
 
 
 def load_side(results_dir):

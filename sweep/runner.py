@@ -78,7 +78,7 @@ def _die_with_parent():
         pass
 
 
-def _progress_line(run_dir, tag):
+def progress_line(run_dir, tag):
     """'tag: step k/N, x images/s, loss y' from the child's progress file (detection/phases.py), or None."""
     progress = None if is_remote(run_dir) else read_json(os.path.join(run_dir, PROGRESS_FILE))
     if not progress:
@@ -91,7 +91,7 @@ def _progress_line(run_dir, tag):
 def run_child(module, run_dir, spec, result_path, claim, report=None):
     """Runs `python -m module` on `spec` (written to run_dir/spec.json), heartbeating `claim`; returns
     the exit code. Its output goes to run_dir/log.txt, or to ours when run_dir is remote (gs://).
-    `report(line)`: called with a progress line every PROGRESS_EVERY seconds while it trains."""
+    `report()`: called every PROGRESS_EVERY seconds while it runs (the cell's progress line)."""
     spec_path = os.path.join(run_dir, "spec.json")
     write_json_atomic(spec_path, spec)
     with contextlib.ExitStack() as stack:
@@ -110,9 +110,7 @@ def run_child(module, run_dir, spec, result_path, claim, report=None):
                 except subprocess.TimeoutExpired:
                     claim.heartbeat()
                     if report and time.time() - last_report >= PROGRESS_EVERY:
-                        line = _progress_line(run_dir, report.tag)
-                        if line:
-                            report(line)
+                        report()
                         last_report = time.time()
         finally:
             with _LIVE_LOCK:
@@ -240,7 +238,12 @@ class SweepRun:
         self.log(f"{tag}: {cell.norm_label} B={cell.batch} ({cell.per_replica_batch}/replica) "
                  f"lr={cell.lr:g} steps={cell.steps} ...")
         start = time.time()
-        report = _Report(self.log, tag)
+
+        def report():
+            line = progress_line(run_dir, tag)
+            if line:
+                self.log(line)
+
         run_child("sweep.cell_main", run_dir, {"cell": cell.as_dict(), "init_checkpoint": init_checkpoint},
                   result_path, claim, report)
         seconds = time.time() - start
@@ -284,16 +287,6 @@ class SweepRun:
             if not waiting:
                 return
             time.sleep(POLL_SECONDS)
-
-
-class _Report:
-    """A progress printer for one cell: the runner's log, with the cell's tag."""
-
-    def __init__(self, log, tag):
-        self.log, self.tag = log, tag
-
-    def __call__(self, line):
-        self.log(line)
 
 
 def eta_seconds(timed, remaining_steps, jobs):

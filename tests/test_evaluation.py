@@ -37,6 +37,10 @@ def test_ap_is_evaluated_every_validation_interval_and_the_table_value_is_the_la
     phases = result["phases"]
     assert {"build", "train", "eval_build", "eval_val", "eval_select", "record", "trace"} <= set(phases)
     assert result["steady_step_seconds"] > 0
+    with open(os.path.join(trained[1], "progress.json")) as f:  # what the runner prints while it trains
+        progress = json.load(f)
+    assert (progress["step"], progress["steps"]) == (STEPS, STEPS) and progress["images_per_second"] > 0
+    assert progress["loss"] == pytest.approx(result["final_loss"], rel=1e-6)
 
 
 def test_eval_only_reproduces_the_stored_ap(trained):

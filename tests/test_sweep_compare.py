@@ -84,3 +84,9 @@ def test_eta_weights_the_remaining_cells_by_their_steps():
     # the mean-duration estimate would say 100 s per cell, whatever its steps
     assert runner.eta_seconds([(100.0, 100), (50.0, 25)], [25, 25], 1) == pytest.approx(50 * 150 / 125)
     assert runner.eta_seconds([], [100], 1) == 0.0
+
+
+def test_progress_line_reads_the_cells_progress_file(tmp_path):
+    assert runner.progress_line(str(tmp_path), "[1/2] c") is None  # nothing written yet
+    (tmp_path / "progress.json").write_text('{"step": 25, "steps": 400, "images_per_second": 61.44, "loss": 1.8}')
+    assert runner.progress_line(str(tmp_path), "[1/2] c") == "[1/2] c: step 25/400, 61.4 images/s, loss 1.800"
