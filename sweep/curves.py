@@ -32,9 +32,9 @@ def plot(cells, results, path, title):
     fig, (loss_ax, ap_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
     labelled = set()
     for norm, _, loss, ap in lines:
-        label = None if norm in labelled else norm
-        labelled.add(norm)
-        if loss:
+        if loss:  # the legend names each norm once, on its first drawn loss curve
+            label = None if norm in labelled else norm
+            labelled.add(norm)
             loss_ax.plot(*zip(*loss), color=colours[norm], alpha=0.6, linewidth=0.9, label=label)
         if ap:
             steps, values = zip(*ap)

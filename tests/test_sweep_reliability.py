@@ -67,13 +67,6 @@ def _checkpoint_written(run_dir):
     return os.path.isdir(run_dir) and any(name.endswith(".index") for name in os.listdir(run_dir))
 
 
-def test_same_config_and_seed_give_the_same_ap(tiny, tmp_path):
-    code, output = _finish(_start(tiny["file"], tmp_path))
-    assert code == 0, output
-    _same_ap(tiny, _results(tmp_path, tiny["name"]))
-    assert _grid(tmp_path, tiny["name"]) == _grid(tiny["reference"], tiny["name"])
-
-
 def test_killed_process_group_resumes_to_the_uninterrupted_tables(tiny, tmp_path):
     name, cells = tiny["name"], tiny["cells"]
     process = _start(tiny["file"], tmp_path)
@@ -163,6 +156,8 @@ def _tiny_data(tiny):
 
 # -- shards of a job array (no claims) ---------------------------------------------------------------------
 def test_two_concurrent_shards_give_the_same_tables_as_one_runner(tiny, tmp_path):
+    """Also the determinism check: every cell trained again, in other processes, with the same config
+    and seed gives the reference's AP to 1e-6 and the same grid row."""
     name = tiny["name"]
     shard_runs = [_start(tiny["file"], tmp_path, "--shard", f"{i}/2") for i in range(2)]
     finished = [_finish(r) for r in shard_runs]
