@@ -162,3 +162,21 @@ def test_pretrain_feeds_the_fine_tuned_block():
 def test_missing_file(tmp_path):
     with pytest.raises(SweepConfigError, match="cannot read the sweep file"):
         load(str(tmp_path / "nope.yaml"))
+
+
+@pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".yaml")))
+def test_every_shipped_sweep_file_loads(name):
+    sweep = load(os.path.join(ROOT, "configs", name))
+    assert sweep.name == name[:-5] and sweep.cells
+
+
+def test_the_lr_edge_probe_extends_the_studys_gn_cells():
+    """configs/embedded_study_edges.yaml: GN at m = 0.3 with every other setting of the study's GN cells."""
+    study = {(c.batch, c.seed): c for c in load(os.path.join(ROOT, "configs", "embedded_study.yaml")).cells
+             if c.block == "scratch" and c.norm_label == "gn" and c.lr_mult == 0.1}
+    probe = load(os.path.join(ROOT, "configs", "embedded_study_edges.yaml")).cells
+    assert sorted((c.batch, c.seed) for c in probe) == sorted(study) and len(probe) == 6
+    for cell in probe:
+        twin = study[(cell.batch, cell.seed)]
+        assert cell.lr_mult == 0.3 and cell.lr == pytest.approx(3 * twin.lr) and cell.steps == twin.steps
+        assert (cell.replicas, cell.norm_label, cell.warmup_steps) == (twin.replicas, twin.norm_label, twin.warmup_steps)
