@@ -2,9 +2,9 @@
 
 `replicas: N` in a sweep is the number of per-replica BN groups on every kind of hardware:
 - TPU: N must equal the cores.
-- G GPUs on each of W workers: N = W x local replicas; local == G mirrors over the GPUs, local a
-  multiple of G splits each GPU into local / G logical GPUs (each with an equal share of memory),
-  anything else is refused.
+- G GPUs on each of W workers: N = W x local replicas; local == G mirrors over the GPUs, local < G
+  uses the first `local` GPUs (the rest stay free for other cells), local a multiple of G splits
+  each GPU into local / G logical GPUs (each with an equal share of memory), anything else is refused.
 - CPU only, one worker: the CPU is split into N logical devices (BN statistics stay per device).
 - CPU only, several workers: TensorFlow's multi-worker strategy uses one CPU device per worker
   (logical splits are ignored), so N must equal W.
@@ -22,7 +22,7 @@ class DevicePlan:
     workers: int
     physical_per_worker: int  # GPUs (or TPU cores, or 1 CPU) each worker uses
     splits: int              # logical devices per physical device (1 = none)
-    memory_mb_per_logical: object = None  # GPU memory limit of each logical GPU when split
+    memory_mb_per_logical: object = None  # GPU memory limit of each logical GPU (None: TensorFlow's default)
 
     @property
     def local_replicas(self):
@@ -56,8 +56,8 @@ def plan_devices(replicas, gpus=0, tpu_cores=0, workers=1, gpu_memory_mb=None):
             raise DevicePlanError(f"replicas {replicas} on {workers} CPU-only workers: TensorFlow's multi-worker "
                                   f"strategy uses one CPU device per worker; valid: replicas = {workers}")
         return DevicePlan("cpu", workers, 1, local)
-    if local == gpus:
-        return DevicePlan("gpu", workers, gpus, 1)
+    if local <= gpus:
+        return DevicePlan("gpu", workers, local, 1, gpu_memory_mb)
     if local > gpus and local % gpus == 0:
         splits = local // gpus
         memory = gpu_memory_mb // splits if gpu_memory_mb else None

@@ -7,18 +7,15 @@ replica (only `sync_bn` all-reduces them). Without `replicas`, Model Garden's ru
 decides. `configure_devices` must run before anything starts TensorFlow's runtime.
 """
 import functools
-import json
 import os
-import shutil
-import subprocess
 import sys
 
 import tensorflow as tf
 from official.common import distribute_utils
 
+from detection import gpu_inventory
 from detection.device_plan import DevicePlanError, plan_devices
-
-DEFAULT_GPU_MEMORY_MB = 16_000  # when nvidia-smi cannot tell (logical GPUs need a memory limit)
+from detection.tf_config import cluster_workers, is_chief, task_name  # noqa: F401 (this module's API too)
 
 
 def physical_gpus():
@@ -39,45 +36,37 @@ def physical_gpus():
         os.close(saved)
 
 
-def cluster_workers():
-    """Workers (chief included) in TF_CONFIG, or 1 without it."""
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
-    return max(1, len(cluster.get("chief", [])) + len(cluster.get("worker", [])))
-
-
-def _gpu_memory_mb():
-    if shutil.which("nvidia-smi"):
-        try:
-            out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                                 capture_output=True, text=True, timeout=20).stdout.split()
-            return int(0.9 * min(int(v) for v in out)) if out else DEFAULT_GPU_MEMORY_MB
-        except (OSError, ValueError, subprocess.SubprocessError):
-            pass
-    return DEFAULT_GPU_MEMORY_MB
-
-
 def configure_devices(replicas):
-    """Plans `replicas` on this machine's devices and makes the logical devices; returns the DevicePlan.
+    """Plans `replicas` on this process's GPUs (or CPU) and makes the logical devices; returns the DevicePlan.
 
-    Raises DevicePlanError when the replicas do not fit (e.g. 6 replicas on 4 GPUs).
+    Only the GPUs the plan uses are made visible to TensorFlow. Logical GPUs (several replicas on one
+    GPU, or a GPU shared with other cells: detection/gpu_inventory.py) get an equal part of the memory
+    the GPU has free, times this cell's share. Raises DevicePlanError when the replicas do not fit
+    (e.g. 6 replicas on 4 GPUs).
     """
     gpus = physical_gpus()
+    share = gpu_inventory.memory_share()
     plan = plan_devices(replicas, gpus=len(gpus), workers=cluster_workers(),
-                        gpu_memory_mb=_gpu_memory_mb() if gpus else None)
-    if plan.splits > 1:
-        physical = gpus if plan.kind == "gpu" else tf.config.list_physical_devices("CPU")[:1]
-        config = tf.config.LogicalDeviceConfiguration(memory_limit=plan.memory_mb_per_logical)
-        try:
+                        gpu_memory_mb=gpu_inventory.usable_memory_mb() if gpus else None)
+    physical = gpus[:plan.physical_per_worker] if plan.kind == "gpu" else tf.config.list_physical_devices("CPU")[:1]
+    subset = plan.kind == "gpu" and len(physical) < len(gpus)
+    logical = plan.splits > 1 or (plan.kind == "gpu" and share < 1)
+    try:
+        if subset:
+            tf.config.set_visible_devices(physical, "GPU")
+        if logical:
+            config = tf.config.LogicalDeviceConfiguration(memory_limit=plan.memory_mb_per_logical)
             for device in physical:
                 tf.config.set_logical_device_configuration(device, [config] * plan.splits)
-        except RuntimeError:  # runtime already initialized: use what exists if it is enough
-            pass
+    except RuntimeError:  # runtime already initialized: use what exists if it is enough
+        pass
+    if plan.workers > 1:
+        _multi_worker()  # collectives must be configured before anything else starts the runtime
+    if subset or logical:
         available = len(tf.config.list_logical_devices(plan.kind.upper()))
         if available < plan.local_replicas:
             raise DevicePlanError(f"{plan.describe()} requested but TensorFlow already started with {available} "
                                   f"logical {plan.kind.upper()} devices; run the cell in a fresh process")
-    if plan.workers > 1:
-        _multi_worker()  # collectives must be configured before anything starts the runtime
     return plan
 
 
@@ -127,17 +116,3 @@ def device_record(strat):
 def eval_strategy():
     """COCO evaluation runs on one device: Model Garden's eval step keeps only local results."""
     return tf.distribute.OneDeviceStrategy("/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0")
-
-
-def task_name():
-    """'chief', 'worker 1', ... from TF_CONFIG ('chief' without it)."""
-    task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
-    return "chief" if is_chief() else f"{task.get('type')} {task.get('index')}"
-
-
-def is_chief():
-    """Whether this process is the (only or first) worker, the one that evaluates and writes results."""
-    cluster = json.loads(os.environ.get("TF_CONFIG", "{}"))
-    task = cluster.get("task", {})
-    return task.get("type", "chief") == "chief" or (
-        task.get("type") == "worker" and task.get("index", 0) == 0 and "chief" not in cluster.get("cluster", {}))

@@ -31,11 +31,10 @@ from official.modeling import hyperparams, performance  # noqa: E402
 import detection.registry_imports  # noqa: E402,F401
 from common.batching import batch_problem  # noqa: E402
 from common.storage import read_text, write_json_atomic  # noqa: E402
-from detection import coco_scoring, evaluation, experiments, metrics, strategy  # noqa: E402
+from detection import coco_scoring, evaluation, experiments, metrics, preemption, strategy  # noqa: E402
 from detection.divergence import DivergenceCheck  # noqa: E402
 from detection.multi_worker import ExperimentRunner  # noqa: E402
 from detection.phases import PROGRESS_FILE, LoopTimes, PhaseClock  # noqa: E402
-from detection.preemption import CheckpointOnSignal  # noqa: E402
 from detection.validate import ConfigError, validate_experiment  # noqa: E402
 
 PACKAGES = ("tensorflow", "tf-keras", "tf-models-official", "numpy", "pycocotools")
@@ -112,8 +111,12 @@ def _runner(strat, params, run_dir, mode, loop_times=None):
     runner = ExperimentRunner(distribution_strategy=strat, task=task, mode=mode, params=params, model_dir=run_dir)
     if mode == "train":  # run before Model Garden's own train actions (orbit calls them in order)
         step = runner.trainer.global_step
-        runner.controller.train_actions = [DivergenceCheck(step, params.trainer.loss_upper_bound),
-                                           CheckpointOnSignal(runner.controller.checkpoint_manager, step),
+        multi_worker = strategy.cluster_workers() > 1
+        preemption.stop_between_steps(runner.trainer, multi_worker)
+        on_signal = preemption.CheckpointOnSignal(
+            runner.controller.checkpoint_manager, step, run_dir if strategy.is_chief() else None,
+            preemption.agree_across_workers(strat) if multi_worker else None)
+        runner.controller.train_actions = [DivergenceCheck(step, params.trainer.loss_upper_bound), on_signal,
                                            *([loop_times] if loop_times else []),
                                            *runner.controller.train_actions]
     return runner
@@ -225,6 +228,7 @@ def run_cell(params, run_dir, replicas=None, clock=None):
         "final_loss": losses["total_loss"][-1][1] if losses.get("total_loss") else None,
         "steps": last_step,
         "steps_this_run": last_step - first_step,
+        "preemptions": preemption.read_records(run_dir),  # saves on a signal before this run, and where
         "replicas": n,
         "devices": strategy.device_record(train_strat),
         "global_batch_size": batch,

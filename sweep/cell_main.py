@@ -13,8 +13,6 @@ from sweep import child
 from sweep.cell import Cell
 from sweep.results import DIVERGED, FAILED, FINISHED, RESULT_FORMAT
 
-PREEMPTED_EXIT = 143  # 128 + SIGTERM: stopped on request, checkpoint saved, no result written
-
 
 def _diverged_step(run_dir):
     """The first summary step whose training loss is NaN or inf, or None."""
@@ -34,8 +32,7 @@ def run(spec, run_dir):
     result = {"cell": cell.as_dict(), "id": cell.id, "format": RESULT_FORMAT, "init_checkpoint": spec["init_checkpoint"]}
     from detection import preemption, strategy
     from detection.divergence import Diverged
-    preemption.install()  # SIGTERM: checkpoint at the end of the current train loop, then stop
-    print(f"cell {cell.id}: started; SIGTERM saves a checkpoint and stops", flush=True)
+    print(f"cell {cell.id}: started; SIGUSR1 or SIGTERM saves a checkpoint and stops", flush=True)
     try:
         strategy.configure_devices(cell.replicas)  # before anything starts TensorFlow's runtime
         import tf_keras
@@ -52,15 +49,19 @@ def run(spec, run_dir):
         losses = [v for points in metrics["losses"].values() for _, v in points]
         diverged = None if all(math.isfinite(v) for v in losses) else _diverged_step(run_dir)
         result.update(metrics, status=DIVERGED if diverged is not None else FINISHED, diverged_step=diverged)
-    except preemption.Preempted as error:  # no result: the next run resumes from the checkpoint
-        print(error, flush=True)
-        child.exit_now(PREEMPTED_EXIT)
+    except preemption.Preempted:
+        raise  # sweep/child.py: no result, the preempted exit code
     except Diverged as error:  # a result, not a crash: not rerun
         result.update(status=DIVERGED, diverged_step=error.step, error=str(error)[:1000])
     except Exception as error:  # recorded, and the sweep goes on with the next cell
         result.update(status=FAILED, diverged_step=None, error=f"{type(error).__name__}: {error}"[:1000],
                       traceback=traceback.format_exc()[-4000:])
-    return result if strategy.is_chief() else None  # the chief records a multi-worker cell
+    if strategy.is_chief():
+        return result
+    if result.get("status") == FAILED:  # this worker failed: it says so; the chief records the cell
+        print(f"{strategy.task_name()}: {result['error']}\n{result['traceback']}", flush=True)
+        child.exit_now(1)
+    return None  # a worker of a multi-worker cell: the chief evaluates and records it
 
 
 if __name__ == "__main__":

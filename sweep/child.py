@@ -4,6 +4,8 @@
 
 The spec's folder is the run directory. The child writes its result file atomically (with its
 wall time), prints a one-line summary and exits with 0 when the status is `finished`, else 1.
+A preemption signal (SIGUSR1 or SIGTERM, detection/preemption.py) makes training save a checkpoint
+and the child exit with PREEMPTED_EXIT, writing no result: the next run resumes it.
 """
 import argparse
 import json
@@ -15,10 +17,14 @@ from common.legacy_keras import use_legacy_keras
 from common.storage import is_remote, read_text, write_json_atomic
 from sweep.results import DIVERGED, FINISHED, read_json
 
+PREEMPTED_EXIT = 75  # EX_TEMPFAIL: stopped on a signal, checkpoint saved, no result written; rerun resumes
+
 
 def main(description, work, summary_keys, argv=None):
     """Runs `work(spec, run_dir) -> result dict or None` (it records its own failures), writes the result
     (None: nothing to write), then ends the process."""
+    from detection import preemption
+    preemption.install()  # first: a signal during the imports must not kill the process
     use_legacy_keras()
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--spec", required=True, help="the unit's spec.json, in its run directory")
@@ -27,7 +33,11 @@ def main(description, work, summary_keys, argv=None):
     spec = json.loads(read_text(args.spec))
     run_dir = os.path.dirname(args.spec if is_remote(args.spec) else os.path.abspath(args.spec))
     start = time.time()
-    result = work(spec, run_dir)
+    try:
+        result = work(spec, run_dir)
+    except preemption.Preempted as error:  # no result: the next run resumes from the checkpoint
+        print(error, flush=True)
+        exit_now(PREEMPTED_EXIT)
     if result is None:  # nothing to record (a non-chief worker)
         exit_now(0)
     result["wall_seconds"] = time.time() - start

@@ -15,6 +15,7 @@ settings, like the embedded data.
 import os
 
 from common.paths import DATA_ROOT
+from detection.preemption import Preempted
 from sweep import child
 from sweep.results import FAILED, FINISHED
 
@@ -71,6 +72,8 @@ def pretrain(spec, run_dir, data_root=DATA_ROOT):
 def run(spec, run_dir):
     try:
         return {"status": FINISHED, "spec": spec, **pretrain(spec, run_dir)}
+    except Preempted:
+        raise  # sweep/child.py: no result, the preempted exit code; the next run resumes
     except Exception as error:  # recorded; the fine-tuned cells then fail with a clear message
         return {"status": FAILED, "spec": spec, "error": f"{type(error).__name__}: {error}"}
 

@@ -21,8 +21,10 @@ import time
 
 from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
 from common.storage import is_remote, makedirs, mtime, write_json_atomic
+from detection import gpu_inventory, tf_config
 from detection.phases import PROGRESS_FILE, SPAWN_ENV
 from sweep import claims
+from sweep.child import PREEMPTED_EXIT
 from sweep.errors import SweepConfigError
 from sweep.results import (
     DIVERGED,
@@ -88,15 +90,16 @@ def progress_line(run_dir, tag):
     return f"{tag}: step {progress['step']}/{progress['steps']}{speed}{loss}"
 
 
-def run_child(module, run_dir, spec, result_path, claim, report=None):
+def run_child(module, run_dir, spec, result_path, claim, report=None, env=None):
     """Runs `python -m module` on `spec` (written to run_dir/spec.json), heartbeating `claim`; returns
     the exit code. Its output goes to run_dir/log.txt, or to ours when run_dir is remote (gs://).
-    `report()`: called every PROGRESS_EVERY seconds while it runs (the cell's progress line)."""
+    `report()`: called every PROGRESS_EVERY seconds while it runs (the cell's progress line).
+    `env`: variables set for the child (its lane's GPUs)."""
     spec_path = os.path.join(run_dir, "spec.json")
     write_json_atomic(spec_path, spec)
     with contextlib.ExitStack() as stack:
         output = None if is_remote(run_dir) else stack.enter_context(open(os.path.join(run_dir, "log.txt"), "a"))
-        env = dict(os.environ, **{SPAWN_ENV: repr(time.time())})
+        env = dict(os.environ, **(env or {}), **{SPAWN_ENV: repr(time.time())})
         process = subprocess.Popen([sys.executable, "-m", module, "--spec", spec_path, "--result", result_path],
                                    cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
                                    preexec_fn=_die_with_parent)
@@ -118,18 +121,35 @@ def run_child(module, run_dir, spec, result_path, claim, report=None):
 
 
 PROGRESS_EVERY = 60.0  # seconds between a running cell's progress lines
-_LIVE, _LIVE_LOCK = set(), threading.Lock()  # child processes running now (SIGTERM is passed on to them)
+CHIEF_WAIT_SECONDS = 4 * 3600.0  # how long a non-chief worker waits for the chief's result of a cell
+PREEMPTED = "preempted"  # a status of run()'s answer, never of a result file: stopped on a signal, resumable
+WORKER_DONE = "worker done"  # a non-chief worker's cell: trained, and the chief recorded its result
+SIGNALS = (signal.SIGTERM, signal.SIGUSR1)  # Kubernetes / time limits; Slurm's --signal=USR1@T
+_LIVE, _LIVE_LOCK = set(), threading.Lock()  # child processes running now (signals are passed on to them)
 _STOPPING = threading.Event()
 
 
-def _on_sigterm(signum, frame):
-    """A scheduler's warning (time limit, eviction): pass SIGTERM to the cells, which save a checkpoint
-    and stop (detection/preemption.py); start nothing new. The next run resumes them."""
+def _on_signal(signum, frame):
+    """A scheduler's warning (time limit, eviction, preemption): pass the signal to the cells, which save
+    a checkpoint between two steps and stop (detection/preemption.py); start nothing new. The next
+    run resumes them."""
     _STOPPING.set()
     with _LIVE_LOCK:
         for process in _LIVE:
             with contextlib.suppress(ProcessLookupError):
-                process.send_signal(signal.SIGTERM)
+                process.send_signal(signum)
+
+
+def install_signal_handlers():
+    """SIGTERM and SIGUSR1 stop the sweep (see _on_signal); install before anything slow (preflight).
+    Returns the previous handlers; clears an earlier stop."""
+    _STOPPING.clear()
+    return {signum: signal.signal(signum, _on_signal) for signum in SIGNALS}
+
+
+def stopping():
+    """Whether a signal asked this runner to stop."""
+    return _STOPPING.is_set()
 
 
 class Unclaimed:
@@ -156,6 +176,12 @@ class SweepRun:
         self.started = time.time()
         self.lock = threading.Lock()
         self.tried, self.timed = set(), []  # timed: (seconds, steps) of the cells this run ran
+        self.preempted, self.worker_done = set(), set()  # cells stopped on a signal; a non-chief's cells
+        gpus = [name for name, _ in gpu_inventory.visible_gpus()] if jobs > 1 else []
+        self.lanes = gpu_inventory.lane_environments(gpus, jobs)  # each worker thread's GPUs
+        if gpus:
+            log(f"GPUs {','.join(gpus)} over {jobs} lanes: " + "; ".join(
+                f"lane {i}: {lane['CUDA_VISIBLE_DEVICES']}" for i, lane in enumerate(self.lanes)))
 
     def settled(self, path, unit, cell=None):
         """Done for this invocation: finished or diverged, or tried (by us, or by anyone since we started).
@@ -204,7 +230,9 @@ class SweepRun:
     def pretrain(self, pretrain, run_dir, path, claim):
         makedirs(run_dir)
         self.log(f"pretrain: BN RetinaNet on the generated source set, {dict(pretrain)['steps']} steps ...")
-        run_child("sweep.pretrain_main", run_dir, dict(pretrain), path, claim)
+        if run_child("sweep.pretrain_main", run_dir, dict(pretrain), path, claim) == PREEMPTED_EXIT:
+            self.log("pretrain: stopped on a signal, checkpoint saved; the next run resumes it")
+            return
         result = read_json(path) or {"status": FAILED, "error": "the pretrain process left no result"}
         self.log(f"pretrain: {result['status']}" + (
             f", AP {100 * result['source_coco']['AP']:.1f} on the source set's val images, {result['wall_seconds']:.0f} s"
@@ -221,7 +249,7 @@ class SweepRun:
         return result["checkpoint_dir"] if result["status"] == FINISHED else None
 
     # -- cells ---------------------------------------------------------------------------------
-    def run_cell(self, index, cell, claim):
+    def run_cell(self, index, cell, claim, lane=0):
         result_path = cell_result_path(self.results_dir, cell.id)
         run_dir = os.path.join(self.runs_root, self.sweep.name, cell.id)
         makedirs(run_dir)
@@ -229,6 +257,8 @@ class SweepRun:
         tag = f"[{index}/{len(self.cells)}] {cell.id}"
         if cell.pretrain:
             init_checkpoint = ensure_pretrained(self, cell.pretrain)
+            if init_checkpoint is None and _STOPPING.is_set():  # the pretrain step stopped on a signal
+                return
             if init_checkpoint is None:  # never train a "fine-tuned" cell from scratch
                 write_json_atomic(result_path, {"status": FAILED, "cell": cell.as_dict(), "id": cell.id,
                                                 "format": RESULT_FORMAT,
@@ -244,8 +274,16 @@ class SweepRun:
             if line:
                 self.log(line)
 
-        run_child("sweep.cell_main", run_dir, {"cell": cell.as_dict(), "init_checkpoint": init_checkpoint},
-                  result_path, claim, report)
+        code = run_child("sweep.cell_main", run_dir, {"cell": cell.as_dict(), "init_checkpoint": init_checkpoint},
+                         result_path, claim, report, self.lanes[lane % len(self.lanes)])
+        if code == PREEMPTED_EXIT:
+            with self.lock:
+                self.preempted.add(cell.id)
+            self.log(f"{tag}: stopped on a signal at a checkpoint; the next run resumes it")
+            return
+        if not tf_config.is_chief():
+            self.wait_for_chief(tag, cell, result_path, code, start, claim)
+            return
         seconds = time.time() - start
         with self.lock:
             self.timed.append((seconds, cell.steps))
@@ -255,7 +293,41 @@ class SweepRun:
         result = read_json(result_path) or {"status": FAILED, "error": "the cell process left no result"}
         self.log(f"{tag}: {_summary(result)}; {seconds:.0f} s; sweep ETA {eta / 60:.1f} min")
 
-    def work(self):
+    def wait_for_chief(self, tag, cell, result_path, code, start, claim):
+        """A non-chief worker's cell: its part is done when its process exited 0 and the chief has written
+        the cell's result (the chief evaluates after training); a failure of its own is reported here."""
+        name = tf_config.task_name()
+        if code:
+            self.log(f"{tag}: FAILED on {name} (exit {code}; its log: runs/.../{cell.id}/log.txt)")
+            return
+        deadline = time.time() + CHIEF_WAIT_SECONDS
+        while not _STOPPING.is_set() and time.time() < deadline:
+            result = load_result(result_path, cell)[0]
+            if result and (mtime(result_path) or 0) >= start:
+                with self.lock:
+                    self.worker_done.add(cell.id)
+                self.log(f"{tag}: {name} done; the chief recorded {result['status']}")
+                return
+            claim.heartbeat()
+            time.sleep(POLL_SECONDS)
+        if _STOPPING.is_set():
+            with self.lock:
+                self.preempted.add(cell.id)
+        else:
+            self.log(f"{tag}: FAILED: the chief wrote no result within {CHIEF_WAIT_SECONDS / 3600:.0f} h of {name}'s end")
+
+    def status(self, cell):
+        """This run's answer for `cell`: its result's status, PREEMPTED, WORKER_DONE or 'pending'."""
+        if cell.id in self.worker_done:
+            return WORKER_DONE
+        status = (load_result(cell_result_path(self.results_dir, cell.id), cell)[0] or {}).get("status")
+        if status in DONE:
+            return status
+        if cell.id in self.preempted or _STOPPING.is_set():
+            return PREEMPTED
+        return status or "pending"
+
+    def work(self, lane=0):
         """One worker: claims and runs unsettled cells in order until every cell is settled.
 
         A pretrain step some unsettled cell needs is started first by whichever worker gets it, so
@@ -283,7 +355,7 @@ class SweepRun:
                         if self.settled(path, cell.id, cell):
                             continue
                         self.tried.add(cell.id)
-                    self.run_cell(index, cell, claim)
+                    self.run_cell(index, cell, claim, lane)
             if not waiting:
                 return
             time.sleep(POLL_SECONDS)
@@ -320,29 +392,30 @@ def run(sweep, cells=None, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=p
             log(f"[{index}/{len(cells)}] {cell.id}: {result['status']} before, skipped")
     errors = []
 
-    def work():
+    def work(lane):
         try:
-            state.work()
+            state.work(lane)
         except BaseException as error:  # surfaced after the other workers finish, never lost in a thread
             errors.append(error)
 
-    workers = [threading.Thread(target=work, name=f"sweep-worker-{i}", daemon=True) for i in range(state.jobs)]
-    _STOPPING.clear()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if threading.current_thread() is threading.main_thread() else None
+    workers = [threading.Thread(target=work, args=(i,), name=f"sweep-worker-{i}", daemon=True)
+               for i in range(state.jobs)]
+    main_thread = threading.current_thread() is threading.main_thread()
+    ours = main_thread and signal.getsignal(signal.SIGTERM) is _on_signal  # installed early by the CLI
+    previous = install_signal_handlers() if main_thread and not ours else {}
     try:
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join()
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if _STOPPING.is_set():
-        log("stopped on SIGTERM: running cells saved a checkpoint; rerun to resume them")
+        log("stopped on a signal: running cells saved a checkpoint; rerun (or requeue) to resume them")
     if errors:
         raise errors[0]
-    return {c.id: (load_result(cell_result_path(state.results_dir, c.id), c)[0] or {}).get("status", "pending")
-            for c in cells}
+    return {c.id: state.status(c) for c in cells}
 
 
 def run_pretrain_stage(sweep, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print):
@@ -357,7 +430,7 @@ def run_pretrain_stage(sweep, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, lo
                 state.pretrain(pretrain, run_dir, path, Unclaimed())
         else:
             state.ensure_pretrained(pretrain)
-        statuses[unit] = (read_json(path) or {}).get("status", FAILED)
+        statuses[unit] = (read_json(path) or {}).get("status", PREEMPTED if _STOPPING.is_set() else FAILED)
     return statuses
 
 

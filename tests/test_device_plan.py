@@ -15,6 +15,8 @@ from detection.device_plan import DevicePlan, DevicePlanError, plan_devices
     (4, {}, DevicePlan("cpu", 1, 1, 4)),                                   # CPU split into 4 logical devices
     (1, {}, DevicePlan("cpu", 1, 1, 1)),
     (2, {"workers": 2}, DevicePlan("cpu", 2, 1, 1)),                       # one CPU device per worker
+    (2, {"gpus": 4}, DevicePlan("gpu", 1, 2, 1)),                          # fewer replicas than GPUs: 2 of them
+    (2, {"gpus": 8, "gpu_memory_mb": 30_000}, DevicePlan("gpu", 1, 2, 1, 30_000)),  # the default on 8 GPUs
 ])
 def test_layouts(replicas, kwargs, expected):
     plan = plan_devices(replicas, **kwargs)
@@ -24,7 +26,7 @@ def test_layouts(replicas, kwargs, expected):
 @pytest.mark.parametrize("replicas, kwargs, message", [
     (6, {"gpus": 4}, r"replicas 6 on 1 worker\(s\) with 4 GPUs each: 6 local replicas is neither the GPU count nor a multiple of it; "
                      r"valid: 4, 8, 16, 32"),
-    (2, {"gpus": 4}, r"2 local replicas is neither"),                      # fewer replicas than GPUs
+    (12, {"gpus": 8}, r"12 local replicas is neither"),
     (8, {"tpu_cores": 4}, r"valid: replicas = 4 \(one per core\)"),
     (3, {"workers": 2}, r"cannot be split over 2 workers"),
     (4, {"workers": 2}, r"CPU-only workers: .* one CPU device per worker; valid: replicas = 2"),

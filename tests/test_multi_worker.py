@@ -1,6 +1,7 @@
-"""A cell spanning 2 workers (TF_CONFIG on localhost): trains, is killed, resumes with both workers at
-the chief's step, and only the chief evaluates and writes the result. Marked slow (two TensorFlow
-processes with collectives on 2 cores)."""
+"""A cell spanning 2 workers (TF_CONFIG on localhost), each worker a sweep runner as a cluster starts
+it: a preemption signal stops both at the same step, both resume at the chief's step, only the chief
+evaluates and writes the result, and both runners exit 0. Marked slow (two TensorFlow processes with
+collectives on 2 cores)."""
 import json
 import os
 import signal
@@ -11,7 +12,6 @@ import time
 
 import pytest
 
-from common.storage import write_json_atomic
 from sweep.spec import load
 from tests.tiny_sweep import write_tiny_sweep
 
@@ -29,52 +29,56 @@ def _ports(count):
     return ports
 
 
-def _start_workers(run_dir, result, ports):
+def _start_workers(sweep_file, tmp_path, ports):
+    """Two runners of the one-shard sweep, worker 0 the chief, as sweep/worker_env.py would start them."""
     cluster = {"chief": [f"localhost:{ports[0]}"], "worker": [f"localhost:{ports[1]}"]}
     processes = []
     for kind, index in (("chief", 0), ("worker", 0)):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}}),
                    CUDA_VISIBLE_DEVICES="-1")
-        log = open(run_dir / f"{kind}.log", "a")
-        processes.append(subprocess.Popen([sys.executable, "-m", "sweep.cell_main", "--spec", str(run_dir / "spec.json"),
-                                           "--result", str(result)], cwd=ROOT, env=env, stdout=log,
-                                          stderr=subprocess.STDOUT, start_new_session=True))
+        log = open(tmp_path / f"{kind}-runner.log", "a")
+        processes.append(subprocess.Popen(
+            [sys.executable, "run_sweep.py", "run", str(sweep_file), "--shard", "0/1", "--results",
+             str(tmp_path / "results"), "--runs", str(tmp_path / "runs")], cwd=ROOT, env=env, stdout=log,
+            stderr=subprocess.STDOUT, start_new_session=True))
     return processes
 
 
-def _starting_steps(log):
-    return [int(line.rsplit(" ", 1)[1]) for line in log.read_text().splitlines() if ": training from step " in line]
+def _starting_steps(log, task):
+    return [int(line.rsplit(" ", 1)[1]) for line in log.read_text().splitlines()
+            if line.startswith(f"{task}: training from step ")]
 
 
-def test_two_workers_resume_from_the_chiefs_checkpoint_and_the_chief_alone_records(tmp_path):
-    sweep = load(str(write_tiny_sweep(tmp_path, name="mw", norms=("gn",))))
-    cell = sweep.cells[0]  # replicas 2 = 2 workers x 1 CPU device
-    run_dir = tmp_path / "runs" / cell.id
-    run_dir.mkdir(parents=True)
-    write_json_atomic(str(run_dir / "spec.json"), {"cell": cell.as_dict(), "init_checkpoint": None})
-    result = tmp_path / "results" / f"{cell.id}.json"
-    ports = _ports(2)
+def test_two_workers_stop_together_resume_at_the_chiefs_step_and_the_chief_alone_records(tmp_path):
+    sweep_file = write_tiny_sweep(tmp_path, name="mw", norms=("gn",))
+    cell = load(str(sweep_file)).cells[0]  # replicas 2 = 2 workers x 1 CPU device
+    run_dir = tmp_path / "runs" / "mw" / cell.id  # on a shared filesystem, as on a cluster: both log here
+    result = tmp_path / "results" / "mw" / "cells" / f"{cell.id}.json"
 
-    processes = _start_workers(run_dir, result, ports)
+    processes = _start_workers(sweep_file, tmp_path, _ports(2))
     deadline = time.time() + 600
-    while not list(run_dir.glob("ckpt-*.index")) and time.time() < deadline:
-        assert all(p.poll() is None for p in processes), (run_dir / "chief.log").read_text()[-3000:]
+    while not (run_dir / "progress.json").exists() and time.time() < deadline:  # the first loop trained
+        assert all(p.poll() is None for p in processes), (tmp_path / "chief-runner.log").read_text()[-3000:]
         time.sleep(0.2)
-    assert list(run_dir.glob("ckpt-*.index")), "the chief never wrote a checkpoint"
-    for process in processes:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    for process in processes:  # Slurm's --signal reaches every process of every task
+        os.killpg(process.pid, signal.SIGUSR1)
+    codes = [p.wait(timeout=300) for p in processes]
+    log = (run_dir / "log.txt").read_text()
+    assert codes == [75, 75], log[-3000:]
+    saved = [int(part.split(":")[0]) for part in log.split("preempted at step ")[1:]]
+    assert len(saved) == 2 and saved[0] == saved[1] > 0  # the workers agreed on the step (the save is collective)
+    assert json.loads((run_dir / "preemptions.json").read_text())[0]["saved_step"] == saved[0]
     assert not result.exists()
 
-    processes = _start_workers(run_dir, result, _ports(2))
+    processes = _start_workers(sweep_file, tmp_path, _ports(2))
     codes = [p.wait(timeout=900) for p in processes]
-    chief_log, worker_log = (run_dir / "chief.log").read_text(), (run_dir / "worker.log")
-    assert codes == [0, 0], chief_log[-3000:] + worker_log.read_text()[-3000:]
-    chief_steps, worker_steps = _starting_steps(run_dir / "chief.log"), _starting_steps(worker_log)
-    assert chief_steps[0] == worker_steps[0] == 0
-    assert chief_steps[1] == worker_steps[1] > 0  # both resumed at the chief's checkpoint
+    runner_logs = [(tmp_path / f"{kind}-runner.log").read_text() for kind in ("chief", "worker")]
+    assert codes == [0, 0], runner_logs[0][-3000:] + runner_logs[1][-3000:]
+    assert "worker 0 done; the chief recorded finished" in runner_logs[1]
+    chief_steps, worker_steps = _starting_steps(run_dir / "log.txt", "chief"), _starting_steps(run_dir / "log.txt", "worker 0")
+    assert chief_steps == worker_steps == [0, saved[0]]  # both resumed at the chief's checkpoint
     recorded = json.loads(result.read_text())
     assert recorded["status"] == "finished" and recorded["steps"] == 24
-    assert recorded["steps_this_run"] == 24 - chief_steps[1]
+    assert recorded["steps_this_run"] == 24 - saved[0] and recorded["preemptions"][0]["saved_step"] == saved[0]
     assert recorded["devices"]["workers"] == 2 and recorded["replicas"] == 2
-    assert "coco" in recorded and "COCO" not in worker_log.read_text()  # the chief alone evaluated
+    assert recorded["coco"]["AP"] >= 0 and runner_logs[0].count("AP ") == 1  # one evaluation, the chief's
