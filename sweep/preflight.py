@@ -1,8 +1,9 @@
 """Checks every cell of a sweep against Model Garden before `run` starts anything (imports TensorFlow).
 
 `plan` checks the YAML alone; `run` also resolves each cell's experiment: strict overrides (an
-unknown or mistyped Model Garden key), data files, annotation JSON and num_classes, norms, batch
-vs replicas and the init checkpoint. The first problem raises SweepConfigError naming the block
+unknown or mistyped Model Garden key), data files, annotation JSON and num_classes (each evaluated
+split's records against its annotation file, detection/data/split_checks.py), norms, batch vs
+replicas and the init checkpoint. The first problem raises SweepConfigError naming the block
 key and the bad value; nothing has trained, no result was touched and no data was generated.
 """
 import json

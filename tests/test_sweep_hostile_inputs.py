@@ -216,13 +216,17 @@ def _bad_data(tmp_path, data):
         "annotations are a JSON list": ({"annotations": str(tmp_path / "list.json")}, "list.json"),
         "annotations are broken JSON": ({"annotations": str(tmp_path / "broken.json")}, "not JSON"),
         "annotations lack categories": ({"annotations": str(tmp_path / "no_categories.json")}, "'categories'"),
-        "an annotation lacks its bbox": ({"annotations": str(tmp_path / "bad_entry.json")}, "lacks image_id, category_id, bbox"),
+        "an annotation lacks its bbox": ({"annotations": str(tmp_path / "bad_entry.json")},
+                                         "an entry of 'annotations' lacks id, category_id, bbox, area"),
+        "val records hold no image": ({"val": _record_file(tmp_path / "empty.tfrecord", [])}, "hold no records"),
+        "val JSON of another split": ({"annotations": data.annotations("train")}, "the annotation file of another split"),
     }
 
 
 BAD_DATA = ["train glob names a JSON file", "train glob names a text file", "val records are not Examples",
             "train Examples have no image", "annotations are a JSON list", "annotations are broken JSON",
-            "annotations lack categories", "an annotation lacks its bbox"]
+            "annotations lack categories", "an annotation lacks its bbox", "val records hold no image",
+            "val JSON of another split"]
 
 
 @pytest.mark.parametrize("case", BAD_DATA)

@@ -164,7 +164,10 @@ def _is_complete(dataset):
         return False
 
 
-def ensure(root=DEFAULT_ROOT, spec=Spec()):
+DEFAULT_SPEC = Spec()  # the embedded default's data
+
+
+def ensure(root=DEFAULT_ROOT, spec=DEFAULT_SPEC):
     """The dataset at `root`, generated (deterministically from spec.seed) unless already complete.
 
     Concurrent callers (a sweep's parallel cells) wait on an flock; generation happens in a
