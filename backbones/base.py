@@ -59,6 +59,7 @@ class MultilevelBackbone(tf_keras.Model):
 
     ARCH = None
     VARIANTS = {}
+    WIDTH_OF = staticmethod(lambda setting: setting[1])  # VARIANTS[variant] -> its width multiplier
 
     def __init__(self, input_specs=None, variant="full", norm_act=None, kernel_regularizer=None, **kwargs):
         if variant not in self.VARIANTS:
@@ -76,6 +77,13 @@ class MultilevelBackbone(tf_keras.Model):
         self._output_specs = {level: endpoints[level].get_shape() for level in endpoints}
         super().__init__(inputs=inputs, outputs=endpoints, name=kwargs.pop("name", f"{self.ARCH}_{variant}"),
                          **kwargs)
+
+    @classmethod
+    def width(cls, variant):
+        """The variant's width multiplier, relative to 'full' (1.0)."""
+        if variant not in cls.VARIANTS:
+            raise ValueError(f"unknown {cls.ARCH} variant {variant!r}; valid variants: {', '.join(cls.VARIANTS)}")
+        return cls.WIDTH_OF(cls.VARIANTS[variant])
 
     @staticmethod
     def _build(inputs, setting, norm_act, conv):

@@ -17,6 +17,7 @@ class VGGA(MultilevelBackbone):
     """Endpoints '2'..'4' are the conv outputs of blocks 3-5 (strides 4-16), '5' is pool5 (32)."""
 
     ARCH, VARIANTS = "vgg_a", VARIANTS
+    WIDTH_OF = staticmethod(lambda setting: setting)  # the setting is the width multiplier itself
 
     @staticmethod
     def _build(inputs, width, make, conv):

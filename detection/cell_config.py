@@ -8,7 +8,7 @@ import json
 from official.core import exp_factory
 
 import detection.registry_imports  # noqa: F401
-from detection import experiments
+from detection import experiments, group_norm_width
 from detection.configs import norm_configs
 from detection.data import embedded
 
@@ -69,4 +69,5 @@ def experiment_config(cell, init_checkpoint=None, generate_data=True):
     overrides = [(key, json.loads(value)) for key, value in cell.overrides]
     if overrides:
         params.override(_nested(overrides), is_strict=True)
+    group_norm_width.apply(params.task.model, cell.gn_groups_policy)  # after overrides: they may change widths
     return params

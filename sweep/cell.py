@@ -4,11 +4,16 @@ import functools
 import hashlib
 import json
 
+from norm_layers.group_policy import DEFAULT_POLICY
+
 # Fields that describe a cell but are implied by the others, so they stay out of its id and of the
 # identity its result file is checked against: `scale` is the suffix of `experiment` (..._embedded or
 # ..._coco). Keeping them out keeps every id (and every committed result) valid when one is added.
 # `evals` (AP points during training) does not change what is trained either.
 NOT_IN_ID = ("scale", "evals")
+# Fields added after results were committed that change what is trained: written and hashed only
+# when they differ from their default, so every earlier cell keeps its id and its recorded form.
+OMITTED_AT_DEFAULT = {"gn_groups_policy": DEFAULT_POLICY}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,6 +44,7 @@ class Cell:
     overrides: tuple      # ((dotted key, JSON value), ...)
     pretrain: object = None  # ((key, value), ...) of the pretrain step when init_checkpoint is 'pretrain'
     evals: int = 1           # COCO evaluations of the reported split over training; the last at the final step
+    gn_groups_policy: str = DEFAULT_POLICY  # gn_groups at every width, or scaled by each component's width ('width')
 
     @property
     def per_replica_batch(self):
@@ -51,8 +57,9 @@ class Cell:
         return values[0] if len(set(values)) == 1 else "/".join(values)
 
     def as_dict(self):
-        """Every field, JSON-ready; `from_dict` rebuilds the same Cell (the child process does)."""
-        return dataclasses.asdict(self)
+        """Every field but those at their OMITTED_AT_DEFAULT value, JSON-ready; `from_dict` rebuilds the
+        same Cell (the child process does)."""
+        return _without_defaults(dataclasses.asdict(self))
 
     @classmethod
     def from_dict(cls, values):
@@ -65,7 +72,8 @@ class Cell:
 
     @functools.cached_property
     def identity(self):
-        """What the id hashes and what a result file must record: every field but NOT_IN_ID."""
+        """What the id hashes and what a result file must record: every field but NOT_IN_ID (and those at
+        their OMITTED_AT_DEFAULT value)."""
         return json.loads(self.canonical)
 
     @functools.cached_property
@@ -82,6 +90,12 @@ class Cell:
         return f"{self.block}-{label}-b{self.batch}-m{self.lr_mult:g}-s{self.seed}-{digest}"
 
 
+def _without_defaults(values):
+    return {k: v for k, v in values.items() if not (k in OMITTED_AT_DEFAULT and v == OMITTED_AT_DEFAULT[k])}
+
+
 def identity_of(recorded):
     """The identity part of a cell dict read back from a result file."""
-    return {k: v for k, v in recorded.items() if k not in NOT_IN_ID} if isinstance(recorded, dict) else recorded
+    if not isinstance(recorded, dict):
+        return recorded
+    return {k: v for k, v in _without_defaults(recorded).items() if k not in NOT_IN_ID}

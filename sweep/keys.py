@@ -7,6 +7,8 @@ A value outside its range stops `plan` with one line naming the key, the value a
 import dataclasses
 import math
 
+from norm_layers.group_policy import DEFAULT_POLICY
+
 INT, NUMBER, TEXT = (int,), (int, float), (str,)
 MAX_BATCH = 65_536
 MAX_SEED = 2**32 - 1  # numpy's seed range (tf_keras.utils.set_random_seed seeds numpy, Python and TF)
@@ -59,6 +61,8 @@ BASE_KEYS = {
     "image_size": Key((int, type(None)), None, Range(1, 4096)),  # and a multiple of the coarsest stride
     "bn_momentum": Key(NUMBER, 0.99, FRACTION),
     "gn_groups": Key(INT, 32, Range(1, 4096)),  # and at most the widest normalized layer
+    # gn_groups at every width ('fixed') or scaled by each component's width ('width'): norm_layers/group_policy.py
+    "gn_groups_policy": Key(TEXT, DEFAULT_POLICY),
     "momentum": Key(NUMBER, 0.9, FRACTION),
     "weight_decay": Key(NUMBER, 4e-4, Range(0, 1, high_open=True)),
     "init_checkpoint": Key((str, type(None)), None),

@@ -18,6 +18,7 @@ import stat
 import yaml
 
 from common.batching import batch_problem
+from norm_layers.group_policy import GROUP_POLICIES
 from norm_layers.names import ACTIVATION_NAMES, NORM_NAMES
 from sweep.cell import Cell
 from sweep.checks import check_keys, check_type, check_value, settings, where
@@ -229,6 +230,7 @@ def _check_block(block, detector, scale, base, path):
         raise SweepConfigError(f"blocks.{block}.base.image_size: {size} is not a multiple of {stride}, the "
                                f"coarsest stride of {detector} at scale {scale}; valid: {stride}, {2 * stride}, ...")
     check_type(base["overrides"], (dict,), path[:-1] + ["base", "overrides"])
+    _check_choice(base["gn_groups_policy"], GROUP_POLICIES, path[:-1] + ["base", "gn_groups_policy"], "gn_groups_policy")
 
 
 def _cell(sweep, block, detector, scale, data, values, scaling, path):
@@ -263,7 +265,7 @@ def _cell(sweep, block, detector, scale, data, values, scaling, path):
         weight_decay=float(values["weight_decay"]), image_size=values["image_size"],
         init_checkpoint=values["init_checkpoint"], data=data,
         overrides=tuple(sorted((str(k), json.dumps(v, sort_keys=True)) for k, v in overrides.items())),
-        evals=min(scaling["evals"], steps))
+        evals=min(scaling["evals"], steps), gn_groups_policy=values["gn_groups_policy"])
 
 
 def _norms(value, detector, path):

@@ -1,4 +1,5 @@
 """Sweep YAML: the paper's scaling rules exactly, stable cell ids, and one clear error per bad config."""
+import json
 import os
 import subprocess
 import sys
@@ -6,8 +7,10 @@ import sys
 import pytest
 import yaml
 
-from sweep.cell import identity_of
+from sweep import ladder as ladders
+from sweep.cell import Cell, identity_of
 from sweep.errors import SweepConfigError
+from sweep.results import check_result
 from sweep.spec import load, parse
 from tests.sweep_documents import DELETE, minimal_sweep
 
@@ -106,6 +109,9 @@ BAD = [
     ({"sweep": "/etc/passwd"}, r"sweep: '/etc/passwd' is not a valid sweep name"),
     ({"blocks": {"..": {"grid": {}}}}, r"blocks: '\.\.' is not a valid block name"),
     ({"base/replicas": 10**6}, r"base.replicas: 1000000 is out of range; valid: in \[1, 4096\]"),
+    ({"base/gn_groups_policy": "wide"},
+     r"blocks.scratch.base.gn_groups_policy: unknown gn_groups_policy 'wide' \(did you mean 'width'\?\); valid: fixed, width"),
+    ({"base/gn_groups_policy": 8}, r"base.gn_groups_policy: 8 has type int; expected str"),
 ]
 
 
@@ -167,8 +173,75 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".yaml")))
 def test_every_shipped_sweep_file_loads(name):
-    sweep = load(os.path.join(ROOT, "configs", name))
+    """Sweep files, and ladder files (a `verdict` key: sweep/ladder.py), whose rungs are sweep files."""
+    path = os.path.join(ROOT, "configs", name)
+    with open(path) as f:
+        if "verdict" in yaml.safe_load(f):
+            ladder = ladders.load(path)
+            assert ladder.name == name[:-5] and all(rung.sweep.cells for rung in ladder.rungs)
+            return
+    sweep = load(path)
     assert sweep.name == name[:-5] and sweep.cells
+
+
+def test_gn_groups_policy_is_in_a_cells_id_and_record_only_when_not_the_default():
+    plain, fixed, width = (parse(_minimal(**changes)).cells[0] for changes in
+                           ({}, {"base/gn_groups_policy": "fixed"}, {"base/gn_groups_policy": "width"}))
+    assert plain == fixed and plain.id == fixed.id and plain.gn_groups_policy == "fixed"
+    assert "gn_groups_policy" not in plain.as_dict() and "gn_groups_policy" not in plain.identity
+    assert width.id != plain.id and width.as_dict()["gn_groups_policy"] == width.identity["gn_groups_policy"] == "width"
+    assert Cell.from_dict(width.as_dict()) == width and Cell.from_dict(plain.as_dict()) == plain
+    recorded = json.loads(json.dumps({**plain.as_dict(), "gn_groups_policy": "fixed"}))  # as a result file has it
+    assert identity_of(recorded) == plain.identity
+
+
+@pytest.mark.parametrize("name", ["default", "embedded_study", "embedded_study_edges"])
+def test_every_committed_reference_result_is_still_its_cells_result(name):
+    """Cell ids and identities did not move: each committed result file is a valid result of a cell of its sweep."""
+    cells = {c.id: c for c in load(os.path.join(ROOT, "configs", f"{name}.yaml")).cells}
+    folder = os.path.join(ROOT, "results", "reference", name, "cells")
+    recorded = {f[:-5] for f in os.listdir(folder) if f.endswith(".json")}
+    assert recorded == set(cells)
+    for cell_id in recorded:
+        with open(os.path.join(folder, f"{cell_id}.json")) as f:
+            assert check_result(json.load(f), cells[cell_id]) is None, cell_id
+
+
+def _twins(one, other, key=lambda c: (c.norm_label, c.batch, c.lr_mult, c.seed)):
+    """(cell, its twin) for every cell of sweep file `one` with a twin in `other`, matched by `key`."""
+    theirs = {key(c): c for c in load(os.path.join(ROOT, "configs", other)).cells}
+    pairs = [(c, theirs[key(c)]) for c in load(os.path.join(ROOT, "configs", one)).cells if key(c) in theirs]
+    assert pairs
+    return pairs
+
+
+def _differ(cell, twin):
+    a, b = identity_of(cell.as_dict()), identity_of(twin.as_dict())
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+@pytest.mark.parametrize("rung, moved", [
+    ("ladder_r1_schedule4x.yaml", {"steps", "warmup_steps"}),
+    ("ladder_r2_resolution2x.yaml", {"image_size"}),
+])
+def test_each_later_ladder_rung_moves_one_factor_from_r0(rung, moved):
+    pairs = _twins(rung, "ladder_r0.yaml")
+    assert len(pairs) == 36 and {c.lr_mult for c, _ in pairs} == {0.03, 0.1}
+    for cell, twin in pairs:
+        assert _differ(cell, twin) == {"sweep"} | moved and cell.evals == twin.evals == 4
+        if "steps" in moved:
+            assert cell.steps == 4 * twin.steps
+        if "image_size" in moved:
+            assert (twin.image_size, cell.image_size) == (None, 256)  # None: the generated data's 128 px
+
+
+def test_ladder_r0_is_the_embedded_study_with_groups_that_follow_the_width():
+    pairs = _twins("ladder_r0.yaml", "embedded_study.yaml")
+    assert {c.norm_label for c, _ in pairs} == {"bn", "gn", "frn"} and len(pairs) == 54
+    assert all(_differ(cell, twin) == {"sweep", "gn_groups_policy"} for cell, twin in pairs)
+    r0 = load(os.path.join(ROOT, "configs", "ladder_r0.yaml")).cells
+    assert {c.norm_label for c in r0} == {"bn", "gn", "frn", "in", "frn_relu"} and len(r0) == 90
+    assert all(c.evals == 4 and c.gn_groups_policy == "width" for c in r0)
 
 
 def test_the_lr_edge_probe_extends_the_studys_gn_cells():
