@@ -10,33 +10,43 @@
                                                          steps, init) and totals; no TensorFlow
     python run_sweep.py gather CONFIG                    (re)build results/<sweep>/tables.* and the plot
     python run_sweep.py submit CONFIG --engine slurm|k8s write launch files for a cluster (and, with --submit,
-                                                         submit them)
+                                                         submit them); README "Clusters"
     python run_sweep.py eval CONFIG [--only GLOB,...]    re-score finished cells' checkpoints (no training), regather
     python run_sweep.py compare A B [--out FILE]         AP of B minus A, cells matched by their settings; A, B:
                                                          result folders or sweep files (results/compare/...)
+    plan and submit with --step-seconds S|FILE also print the GPU-hours and the wall time (sweep/cost.py).
 
-Each cell trains in its own process (run directory runs/<sweep>/<cell id>/, git-ignored) and
-leaves results/<sweep>/cells/<cell id>.json; a rerun skips finished cells and resumes an
+Each of the `jobs` lanes trains its cells in turn in one warm worker process (a fresh Keras session
+per cell; --process-per-cell: a process each), in run directories runs/<sweep>/<cell id>/ (git-ignored),
+and leaves results/<sweep>/cells/<cell id>.json; a rerun skips finished and diverged cells and resumes an
 interrupted one from its last checkpoint. Cells are claimed before they start, so several runners
 on one results directory run each cell once; shards of a job array need no claims, so their
---results and --runs may be gs://. SIGTERM makes running cells save a checkpoint and stop.
-Exit codes: 0 every cell finished, 1 some cells failed or diverged (summary printed) or a result
-file could not be written, 2 bad config (nothing run, nothing written).
+--results and --runs may be gs://. SIGTERM or SIGUSR1 makes running cells save a checkpoint and stop.
+Log lines carry the time, the host and the shard. Exit codes of run (and eval, gather):
+  0   every cell has a result (finished, or diverged: a divergence is a recorded result)
+  1   a failure a retry may fix: a failed or unrun cell, a file that could not be written
+  2   bad config or option (nothing run, nothing written)
+  75  (EX_TEMPFAIL) stopped on SIGTERM / SIGUSR1 after the running cells saved a checkpoint: run again
+      to resume them (the SLURM script requeues the task); wins over 1
 """
 import argparse
+import logging
 import os
+import socket
 import sys
 
 from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
 from common.storage import StorageError
-from sweep import runner, shards, tables
+from sweep import runner, shards, submit, tables
+from sweep.child import PREEMPTED_EXIT
 from sweep.errors import SweepConfigError
 from sweep.keys import MAX_JOBS
 from sweep.plan import describe
-from sweep.results import FINISHED
+from sweep.results import DIVERGED, FINISHED
 from sweep.spec import load
 
 DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.yaml")
+RESULTS = (FINISHED, DIVERGED, runner.WORKER_DONE)  # exit 0 (a non-chief worker's cell: the chief recorded it)
 
 
 def main(argv=None):
@@ -55,21 +65,12 @@ def main(argv=None):
     parser.add_argument("--stage", choices=["cells", "pretrain"], default="cells",
                         help="pretrain: run only the pretrain step (a job the sharded cells wait for)")
     parser.add_argument("--allow-cpu", action="store_true", help="let scale: paper cells run without GPUs (tests)")
-    launch = parser.add_argument_group("submit")
-    launch.add_argument("--engine", choices=["slurm", "k8s"], help="the cluster's scheduler")
-    launch.add_argument("--parallel", type=int, default=8, help="shards running at once (default 8)")
-    launch.add_argument("--gpus-per-cell", type=int, default=None,
-                        help="GPUs each task gets (default: the cells' replicas, 0 for the embedded scale)")
-    launch.add_argument("--shards", type=int, default=None, help="array size (default: one shard per cell)")
-    launch.add_argument("--workers-per-cell", type=int, default=1,
-                        help="machines (SLURM nodes, k8s pods) per cell: replicas = workers x local (default 1)")
-    launch.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/); "
+    parser.add_argument("--process-per-cell", action="store_true",
+                        help="run: a fresh process for every cell instead of one warm worker per lane "
+                             "(sweep/cell_worker.py); same results, slower")
+    parser.add_argument("--out", default=None, help="submit: folder for the launch files (default: launch/<sweep>/); "
                         "compare: the Markdown file to write")
-    launch.add_argument("--repo", default=REPO_ROOT, help="this repository on the cluster (default: here)")
-    launch.add_argument("--cpus-per-cell", type=int, default=8, help="CPU cores each task gets (default 8)")
-    launch.add_argument("--time", default="48:00:00", help="SLURM time limit per task")
-    launch.add_argument("--image", default="frn-detection-bench:latest", help="container image (k8s)")
-    launch.add_argument("--submit", action="store_true", help="also submit (sbatch / kubectl apply)")
+    submit.add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         if args.command == "compare":
@@ -88,42 +89,73 @@ def main(argv=None):
 
 def _command(args, sweep, cells):
     if args.dry_run or args.command == "plan":
-        print("\n".join(describe(sweep.name, cells)))
+        print("\n".join(describe(sweep.name, cells) + submit.cost_lines(args, sweep, cells)))
         return 0
     if args.command == "submit":
-        from sweep.submit import submit
-        return submit(args, sweep)
+        return submit.submit(args, sweep)
     results_dir = os.path.join(args.results, sweep.name)
     if args.command == "eval":
         from sweep.reevaluate import reevaluate
-        statuses = reevaluate(sweep, cells, args.results, args.runs, log=lambda line: print(line, flush=True))
+        statuses = reevaluate(sweep, cells, args.results, args.runs, log=_log(None))
         statuses = {k: FINISHED if v == "evaluated" else v for k, v in statuses.items()
                     if not v.startswith("skipped")}
     if args.command == "run":
+        runner.install_signal_handlers()  # first: a signal during preflight stops the run cleanly
         shard = shards.parse_shard(args.shard)
         if shard:
             selected = set(cells)
             cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in selected]
         elif args.stage == "cells":
             runner.check_roots(args.results, args.runs)
-        from sweep import preflight  # imports TensorFlow: every cell checked before any trains
-        preflight.check(cells, allow_cpu=args.allow_cpu)
+        from sweep import preflight_child  # every cell checked before any trains, TensorFlow in a child
+        try:
+            preflight_child.check(cells, allow_cpu=args.allow_cpu)
+        except RuntimeError:
+            if not runner.stopping():
+                raise
+        if runner.stopping():  # signalled before any cell started: nothing to save, requeue
+            print("stopped on a signal before any cell started", file=sys.stderr)
+            return PREEMPTED_EXIT
         if shard:
             shards.ensure_plan(sweep, results_dir, shard[1])
-        log = lambda line: print(line, flush=True)  # noqa: E731
+        log = _log(shard)
         if args.stage == "pretrain":
             statuses = runner.run_pretrain_stage(sweep, args.results, args.runs, log)
         else:
             statuses = runner.run(sweep, cells, results_root=args.results, runs_root=args.runs, jobs=args.jobs,
+                                  warm=not args.process_per_cell,
                                   log=log, sharded=bool(shard))
     built = tables.gather(sweep.name, sweep.cells, results_dir)
     print(f"tables: {os.path.join(results_dir, 'tables.md')} ({built['counts']})")
     if args.command == "gather":
         return 0
-    unfinished = {cid: s for cid, s in statuses.items() if s != "finished"}
-    for cid, status in unfinished.items():
-        print(f"  {status}: {cid}", file=sys.stderr)
-    return 1 if unfinished else 0
+    for cid, status in statuses.items():
+        if status != FINISHED:
+            print(f"  {status}: {cid}", file=sys.stderr)
+    return exit_code(statuses.values())
+
+
+def exit_code(statuses):
+    """75 when a cell stopped on a signal (and saved), else 1 when one has no result, else 0."""
+    statuses = list(statuses)
+    if runner.PREEMPTED in statuses:
+        return PREEMPTED_EXIT
+    return 1 if any(s not in RESULTS for s in statuses) else 0
+
+
+def _log(shard):
+    """The runner's `log`: one line each, with the time, this host and the shard (stdout)."""
+    logger = logging.getLogger("run_sweep")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stdout)
+    where = f" shard {shard[0]}/{shard[1]}" if shard else ""
+    host = socket.gethostname().replace("%", "%%")
+    handler.setFormatter(logging.Formatter(f"%(asctime)s {host}{where} | %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+    return logger.info
 
 
 def _results_dir(path, results_root):

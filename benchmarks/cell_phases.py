@@ -23,7 +23,8 @@ def row(result):
     phases = result.get("phases")
     if not phases or not result.get("steady_step_seconds"):
         return None
-    steady = result["steady_step_seconds"] * result["steps_this_run"]
+    steady = result.get("steady_train_seconds")  # older records: the median step time x steps (may overshoot)
+    steady = result["steady_step_seconds"] * result["steps_this_run"] if steady is None else steady
     trace = phases.get("trace", 0.0)
     train = phases.get("train", 0.0)
     evaluation = phase_total(phases, "eval_")

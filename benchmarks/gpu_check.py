@@ -2,6 +2,8 @@
 
     python -m benchmarks.gpu_check            # on the GPU machine
     python -m benchmarks.gpu_check --smoke    # on CPU in under 2 minutes: checks the script itself (CI)
+    python -m benchmarks.gpu_check --out step_times.json   # also write the step times for
+        run_sweep.py plan/submit --step-seconds step_times.json (GPU-hours and wall time of a sweep)
 Prints:
 1. RetinaNet R50-FPN train-step time at 640 px (batch 8 per GPU): stock Model Garden BN
    (`retinanet_resnetfpn_coco`), our BN, FRN and GN, in float32 and bfloat16, without and with XLA;
@@ -110,10 +112,21 @@ def embedded_cell(replicas, steps, batch):
     return metrics
 
 
+def step_record(times, dtypes, device, size, batch):
+    """What --out writes (sweep/cost.py reads it): seconds per step per norm at `batch` images per GPU
+    and `size` px, in float32 without XLA as the cells train (else the first dtype measured)."""
+    dtype = "float32" if "float32" in dtypes else dtypes[0]
+    seconds = {k: v for k, v in times[(dtype, False)].items() if k != "stock MG bn"}  # ours: bn, frn, gn
+    return {"format": 1, "device": device, "dtype": dtype, "xla": False, "image_size": size, "batch_per_gpu": batch,
+            "seconds_per_step": seconds}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: test the script (CI)")
     parser.add_argument("--dtypes", default="float32,bfloat16")
+    parser.add_argument("--out", default=None, help="also write the step times as JSON (run_sweep.py plan "
+                        "--step-seconds FILE)")
     args = parser.parse_args(argv)
     gpus = tf.config.list_physical_devices("GPU")
     if not args.smoke and not gpus:
@@ -125,12 +138,18 @@ def main(argv=None):
     model = "(models shrunk)" if args.smoke else "R50-FPN"
     header(f"gpu_check on {devices}: RetinaNet {model} train step, batch {batch} at {size} px, median of "
            f"{repeats}x{inner} steps")
+    # the cell's child process first: once this process starts TensorFlow's runtime (the step timing
+    # below), it holds nearly all memory of every visible GPU and the child would run out of memory
+    replicas, steps, cell_batch = (2, 6, 4) if args.smoke else (8, 200, 16)
+    metrics = embedded_cell(replicas, steps, cell_batch)
     data = embedded.ensure()
     dtypes = args.dtypes.split(",")
     times = step_times(data, size, batch, dtypes, (False, True), repeats, inner,
                        xla_variants=("bn",) if args.smoke else VARIANTS)
-    replicas, steps, cell_batch = (2, 6, 4) if args.smoke else (8, 200, 16)
-    metrics = embedded_cell(replicas, steps, cell_batch)
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(step_record(times, dtypes, devices, size, batch), f, indent=2)
+        print(f"wrote {args.out}", flush=True)
     print(f"embedded FRN cell: {steps} steps, B={cell_batch} on {replicas} replicas "
           f"({metrics['devices']['count']} {metrics['devices']['kind']}): {metrics['images_per_second']:.1f} "
           f"images/s training, AP {100 * metrics['coco']['AP']:.1f}, {metrics['process_seconds']:.0f} s in all",

@@ -65,11 +65,18 @@ class LoopTimes:
                                      "images_per_second": (s1 - s0) * batch / (t1 - t0) if t1 > t0 else None})
 
     def split(self):
-        """(steady seconds per step or None, trace seconds): the first loop carries the tracing."""
+        """(steady seconds per step or None, trace seconds, steady training seconds).
+
+        The first loop carries the tracing: its excess over the median step time. Steady training is
+        each loop's time, capped at the median step time x its steps (a loop's excess, e.g. the
+        checkpoint saved in it, is not steady training), so trace + steady <= the loops' time and
+        cell_phases' "other" (training time outside both) is never negative.
+        """
         loops = [(t1 - t0, s1 - s0) for points in self.segments
                  for (t0, s0), (t1, s1) in zip(points, points[1:]) if s1 > s0]
         if len(loops) < 2:
-            return None, 0.0
+            return None, 0.0, None
         steady = statistics.median(seconds / steps for seconds, steps in loops[1:])
         first_seconds, first_steps = loops[0]
-        return steady, max(0.0, first_seconds - first_steps * steady)
+        total = sum(min(seconds, steps * steady) for seconds, steps in loops)
+        return steady, max(0.0, first_seconds - first_steps * steady), total

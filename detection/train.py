@@ -31,7 +31,7 @@ from official.modeling import hyperparams, performance  # noqa: E402
 import detection.registry_imports  # noqa: E402,F401
 from common.batching import batch_problem  # noqa: E402
 from common.storage import read_text, write_json_atomic  # noqa: E402
-from detection import coco_scoring, evaluation, experiments, metrics, preemption, strategy  # noqa: E402
+from detection import coco_scoring, evaluation, experiments, metrics, norm_stats, preemption, strategy  # noqa: E402
 from detection.divergence import DivergenceCheck  # noqa: E402
 from detection.multi_worker import ExperimentRunner  # noqa: E402
 from detection.phases import PROGRESS_FILE, LoopTimes, PhaseClock  # noqa: E402
@@ -222,7 +222,7 @@ def run_cell(params, run_dir, replicas=None, clock=None):
     result = _record_evaluation(evaluate(), run_dir, last_step)
     curves = metrics.scalar_curves(os.path.join(run_dir, "train"))
     losses = {tag: points for tag, points in curves.items() if tag.endswith("loss")}
-    steady, trace = loop_times.split()
+    steady, trace, steady_total = loop_times.split()
     result.update({
         "losses": losses,
         "final_loss": losses["total_loss"][-1][1] if losses.get("total_loss") else None,
@@ -230,6 +230,7 @@ def run_cell(params, run_dir, replicas=None, clock=None):
         "steps_this_run": last_step - first_step,
         "preemptions": preemption.read_records(run_dir),  # saves on a signal before this run, and where
         "replicas": n,
+        "group_norm": norm_stats.group_norm_stats(runner.trainer.model),  # channels per group (GN paper Sec. 3.1)
         "devices": strategy.device_record(train_strat),
         "global_batch_size": batch,
         "per_replica_batch_size": batch // n,
@@ -237,6 +238,7 @@ def run_cell(params, run_dir, replicas=None, clock=None):
         "eval_seconds": clock.total("eval_"),
         "images_per_second": (last_step - first_step) * batch / train_seconds if last_step > first_step else None,
         "steady_step_seconds": steady,
+        "steady_train_seconds": steady_total,  # benchmarks/cell_phases.py: training minus tracing and excess
         "versions": versions(),
         "machine": machine(),
         "params": params.as_dict(),

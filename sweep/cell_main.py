@@ -13,6 +13,8 @@ from sweep import child
 from sweep.cell import Cell
 from sweep.results import DIVERGED, FAILED, FINISHED, RESULT_FORMAT
 
+SUMMARY_KEYS = ("status", "id")  # the one-line summary printed after the result is written
+
 
 def _diverged_step(run_dir):
     """The first summary step whose training loss is NaN or inf, or None."""
@@ -65,4 +67,4 @@ def run(spec, run_dir):
 
 
 if __name__ == "__main__":
-    child.main(__doc__, run, ("status", "id"))
+    child.main(__doc__, run, SUMMARY_KEYS)

@@ -30,20 +30,28 @@ def main(description, work, summary_keys, argv=None):
     parser.add_argument("--spec", required=True, help="the unit's spec.json, in its run directory")
     parser.add_argument("--result", required=True, help="where the result JSON goes")
     args = parser.parse_args(argv)
-    spec = json.loads(read_text(args.spec))
-    run_dir = os.path.dirname(args.spec if is_remote(args.spec) else os.path.abspath(args.spec))
+    exit_now(run_unit(work, args.spec, args.result, summary_keys))
+
+
+def run_unit(work, spec_path, result_path, summary_keys):
+    """One unit in this process: runs `work`, writes its result; returns the exit code (0 finished,
+    1 not finished, PREEMPTED_EXIT stopped on a signal). The warm worker (sweep/cell_worker.py) calls
+    it once per cell."""
+    from detection import preemption
+    spec = json.loads(read_text(spec_path))
+    run_dir = os.path.dirname(spec_path if is_remote(spec_path) else os.path.abspath(spec_path))
     start = time.time()
     try:
         result = work(spec, run_dir)
     except preemption.Preempted as error:  # no result: the next run resumes from the checkpoint
         print(error, flush=True)
-        exit_now(PREEMPTED_EXIT)
+        return PREEMPTED_EXIT
     if result is None:  # nothing to record (a non-chief worker)
-        exit_now(0)
+        return 0
     result["wall_seconds"] = time.time() - start
-    record(args.result, result)
-    print(json.dumps({k: result.get(k) for k in summary_keys}))
-    exit_now(0 if result["status"] == FINISHED else 1)
+    record(result_path, result)
+    print(json.dumps({k: result.get(k) for k in summary_keys}), flush=True)
+    return 0 if result["status"] == FINISHED else 1
 
 
 def record(path, result):

@@ -1,17 +1,16 @@
 """`run_sweep.py submit`: launch files for the schedulers clusters already run (never a scheduler of ours).
 
-- SLURM: an sbatch array script, one array task per shard (`run --shard auto`), `--requeue`, a
-  signal before the time limit, and the pretrain stage (if the sweep has one) as a job the array
-  depends on (`--dependency=afterok`).
-- Kubernetes: an Indexed Job (one completion index per shard; `podReplacementPolicy: Failed`, since
-  two pods of one index must never run at once) and, if needed, a pretrain Job before it.
-The files are written and the commands to submit them printed; nothing is submitted unless asked.
-No TensorFlow here.
+This module: what every launcher needs (`Launch`) and the SLURM files: an sbatch array script, one
+array task per shard (`run --shard auto`, the shard count exported in the script), `--requeue`,
+SIGUSR1 to the runner before the time limit (it saves and exits 75; the script then requeues the
+task), and the pretrain stage (if the sweep has one) as a job the array depends on
+(`--dependency=afterok`). Kubernetes: sweep/k8s.py. No TensorFlow here.
 """
 import dataclasses
 import os
 import shlex
 
+from sweep.child import PREEMPTED_EXIT  # the runner stopped on a signal after its cells saved
 from sweep.shards import partition
 
 RUNNER = "run_sweep.py"
@@ -19,25 +18,41 @@ RUNNER = "run_sweep.py"
 
 @dataclasses.dataclass(frozen=True)
 class Launch:
-    """What every launcher needs: the sweep, its shards and where things go on the cluster."""
+    """What every launcher needs: the sweep, its shards, where things go and the site's settings."""
     sweep: object          # sweep.spec.Sweep
-    config: str            # the sweep file, as the cluster sees it (relative to the repository)
+    config: str            # the sweep file, as the cluster sees it
     shards: int
     parallel: int          # shards running at once
-    gpus_per_cell: int
+    gpus_per_cell: int     # per worker
     results: str
     runs: str
     repo: str              # the repository on the cluster (SLURM: shared filesystem) or in the image (k8s)
     python: str = "python"
     time_limit: str = "48:00:00"
     cpus_per_cell: int = 8
+    cpus_per_gpu: int = 4
+    mem: str = ""          # SLURM syntax (64G); "" = the site's default (SLURM) or 32Gi (k8s)
     image: str = "frn-detection-bench:latest"
     allow_cpu: bool = False
     workers: int = 1       # machines per cell (SLURM nodes / k8s pods), each a worker of its cells (sweep/worker_env.py)
+    slurm_options: tuple = ()   # (("partition", "gpu"), ("account", ...), ...): one #SBATCH line each
+    setup: tuple = ()           # shell lines run before srun (module load ..., source venv/bin/activate)
+    signal_seconds: int = 300   # SIGUSR1 this long before the SLURM time limit
+    namespace: str = ""
+    claim_name: str = "frn-sweep-work"
+    claim_size: str = ""        # "" = the claim exists; else also write a ReadWriteMany PersistentVolumeClaim
+    node_selector: tuple = ()   # ((key, value), ...)
+    tolerations: tuple = ()     # (toleration dict, ...)
+    grace_seconds: int = 120    # k8s terminationGracePeriodSeconds: time for the cells to save
 
     @property
     def has_pretrain(self):
         return any(c.pretrain for c in self.sweep.cells)
+
+    @property
+    def cpus(self):
+        """CPU cores per task (per worker): max(--cpus-per-cell, GPUs x --cpus-per-gpu)."""
+        return max(self.cpus_per_cell, self.gpus_per_cell * self.cpus_per_gpu)
 
     def run_args(self, *extra):
         args = [self.python, RUNNER, "run", self.config, "--results", self.results, "--runs", self.runs, *extra]
@@ -59,12 +74,35 @@ def shard_summary(launch):
 
 
 # -- SLURM ---------------------------------------------------------------------------------------------
+def _directives(launch, output):
+    options = [("cpus-per-task", launch.cpus), ("time", launch.time_limit), ("output", output)]
+    options += [("gres", f"gpu:{launch.gpus_per_cell}")] if launch.gpus_per_cell else []
+    options += [("mem", launch.mem)] if launch.mem else []
+    return [f"#SBATCH --{option}={value}" for option, value in [*options, *launch.slurm_options]]
+
+
+def _prologue(launch):
+    """cd, the site's setup lines (before `set -u`: activate scripts read unset variables), srun's CPUs."""
+    return ["set -eo pipefail", f"cd {shlex.quote(launch.repo)}", *launch.setup, "set -u",
+            "# srun no longer inherits --cpus-per-task (SLURM >= 22.05)",
+            'export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"']
+
+
+def _requeue_directives(launch):
+    # no B:, so SLURM signals the step's tasks (the runner under srun), not the batch shell; the runner's
+    # cells save a checkpoint and it exits 75, and the script requeues the job, which resumes them
+    return ["#SBATCH --requeue", "#SBATCH --open-mode=append", f"#SBATCH --signal=USR1@{launch.signal_seconds}"]
+
+
+def _srun_then_requeue(srun, job):
+    """Shell lines: run `srun`; on the runner's 75 (stopped on a signal, saved) requeue `job` and exit 0."""
+    return ["rc=0", f"{srun} || rc=$?", f'if [ "$rc" -eq {PREEMPTED_EXIT} ]; then', f'  scontrol requeue "{job}"',
+            "  exit 0", "fi", 'exit "$rc"']
+
+
 def slurm_scripts(launch):
     """{file name: text}: the array script, and the pretrain stage script when the sweep has one."""
     name = f"frn-{launch.sweep.name}"
-    gres = [f"#SBATCH --gres=gpu:{launch.gpus_per_cell}"] if launch.gpus_per_cell else []
-    common = [f"#SBATCH --cpus-per-task={launch.cpus_per_cell}", f"#SBATCH --time={launch.time_limit}",
-              "#SBATCH --output=slurm-%x-%A_%a.out", *gres]
     run_cells = shlex.join(launch.run_args("--shard", "auto"))
     nodes = []  # the array's tasks only: the pretrain stage is one process on one node
     if launch.workers > 1:  # every node runs the shard as one worker of each cell; TF_CONFIG from SLURM
@@ -77,30 +115,22 @@ def slurm_scripts(launch):
         f"{len(launch.sweep.cells)} cells, {launch.parallel} at once, {launch.workers} node(s) per cell.",
         f"#SBATCH --job-name={name}",
         f"#SBATCH --array=0-{launch.shards - 1}%{launch.parallel}",
-        "#SBATCH --requeue",
-        "#SBATCH --open-mode=append",
-        # SIGTERM to the runner 5 minutes before the limit: the cell saves a checkpoint and the task is
-        # requeued; the requeued task resumes from it.
-        "#SBATCH --signal=B:TERM@300",
-        *common,
+        *_requeue_directives(launch),
+        *_directives(launch, "slurm-%x-%A_%a.out"),
         *nodes,
-        "set -euo pipefail",
-        f"cd {shlex.quote(launch.repo)}",
-        "requeue() { kill -TERM \"$child\" 2>/dev/null || true; wait \"$child\" || true; "
-        "scontrol requeue \"$SLURM_ARRAY_JOB_ID\"_\"$SLURM_ARRAY_TASK_ID\"; exit 0; }",
-        "trap requeue TERM",
-        f"srun --kill-on-bad-exit=1 {run_cells} &",
-        "child=$!",
-        "wait \"$child\"",
+        *_prologue(launch),
+        "# the array's size, for --shard auto: a resubmission of some indexes (sbatch --array=17,42) keeps it",
+        f"export SWEEP_SHARD_COUNT={launch.shards}",
+        *_srun_then_requeue(f"srun --kill-on-bad-exit=1 {run_cells}", "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"),
     ]
     files = {f"{launch.sweep.name}.sbatch": "\n".join(array) + "\n"}
     if launch.has_pretrain:
         stage = ["#!/bin/bash",
                  f"# Generated by `run_sweep.py submit {launch.config} --engine slurm`: the pretrain stage "
                  f"the fine-tuned cells wait for.",
-                 f"#SBATCH --job-name={name}-pretrain", *common, "set -euo pipefail",
-                 f"cd {shlex.quote(launch.repo)}",
-                 f"srun {shlex.join(launch.run_args('--stage', 'pretrain'))}"]
+                 f"#SBATCH --job-name={name}-pretrain", *_requeue_directives(launch),
+                 *_directives(launch, "slurm-%x-%j.out"), *_prologue(launch),
+                 *_srun_then_requeue(f"srun {shlex.join(launch.run_args('--stage', 'pretrain'))}", "${SLURM_JOB_ID}")]
         files[f"{launch.sweep.name}-pretrain.sbatch"] = "\n".join(stage) + "\n"
     return files
 
@@ -114,56 +144,3 @@ def slurm_commands(files, folder):
     # the array waits for the pretrain job: sbatch --parsable prints its job id
     return [["bash", "-c", f"id=$(sbatch --parsable {shlex.quote(pretrain)}) && "
                            f"sbatch --dependency=afterok:${{id%%;*}} {shlex.quote(array)}"]]
-
-
-# -- Kubernetes ----------------------------------------------------------------------------------------
-def _container(launch, args, gpus):
-    resources = {"requests": {"cpu": str(launch.cpus_per_cell), "memory": "32Gi"}}
-    if gpus:
-        resources["limits"] = {"nvidia.com/gpu": str(gpus)}
-    return {"name": "cell", "image": launch.image, "workingDir": launch.repo, "command": args,
-            "env": [{"name": "SWEEP_SHARD_COUNT", "value": str(launch.shards)}],
-            "resources": resources, "volumeMounts": [{"name": "work", "mountPath": "/work"}]}
-
-
-def k8s_manifests(launch, claim_name="frn-sweep-work"):
-    """[manifest dict]: the pretrain Job (if any), then the Indexed Job of the shards.
-
-    Results and run directories live on a shared volume (`claim_name`, mounted at /work) or in a
-    bucket (give gs:// --results and --runs; the volume then holds nothing). With several workers
-    per cell, each shard is `workers` consecutive completion indexes that find each other through a
-    headless Service (the pods' subdomain); Kubernetes does not start them as a gang, so a worker
-    waits for its peers (Kueue or JobSet add gang admission where a cluster has them).
-    """
-    name = f"frn-{launch.sweep.name}".lower().replace("_", "-").replace(".", "-")[:52]
-    volumes = [{"name": "work", "persistentVolumeClaim": {"claimName": claim_name}}]
-    labels = {"app.kubernetes.io/name": "frn-detection-bench", "frn/sweep": name[4:]}
-    manifests = []
-    if launch.has_pretrain:
-        manifests.append({
-            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": f"{name}-pretrain", "labels": labels},
-            "spec": {"backoffLimit": 3, "template": {"metadata": {"labels": labels}, "spec": {
-                "restartPolicy": "Never", "volumes": volumes,
-                "containers": [_container(launch, launch.run_args("--stage", "pretrain"), launch.gpus_per_cell)]}}}})
-    workers = launch.workers
-    args = launch.run_args("--shard", "auto")
-    pod = {"restartPolicy": "Never", "volumes": volumes}
-    if workers > 1:
-        args = [launch.python, "-m", "sweep.worker_env", "k8s", "--workers", str(workers), "--job", name,
-                "--service", name, "--", *args]
-        pod["subdomain"] = name
-        manifests.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "labels": labels},
-                          "spec": {"clusterIP": "None", "selector": {"batch.kubernetes.io/job-name": name},
-                                   "ports": [{"name": "collective", "port": 2222}]}})
-    manifests.append({
-        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "completionMode": "Indexed", "completions": launch.shards * workers,
-            "parallelism": launch.parallel * workers,
-            "backoffLimitPerIndex": 3, "maxFailedIndexes": launch.shards * workers,
-            # a replacement pod starts only once the old one has failed: two pods of one index would
-            # train the same cell at once
-            "podReplacementPolicy": "Failed",
-            "template": {"metadata": {"labels": labels}, "spec": {
-                **pod, "containers": [_container(launch, args, launch.gpus_per_cell)]}}}})
-    return manifests

@@ -36,6 +36,7 @@ from sweep.results import (
     read_json,
     set_aside_invalid,
 )
+from sweep.worker_pool import WarmWorker
 
 POLL_SECONDS = 2.0
 PRETRAIN_POLL_SECONDS = 30.0
@@ -90,19 +91,24 @@ def progress_line(run_dir, tag):
     return f"{tag}: step {progress['step']}/{progress['steps']}{speed}{loss}"
 
 
-def run_child(module, run_dir, spec, result_path, claim, report=None, env=None):
-    """Runs `python -m module` on `spec` (written to run_dir/spec.json), heartbeating `claim`; returns
-    the exit code. Its output goes to run_dir/log.txt, or to ours when run_dir is remote (gs://).
+def run_child(module, run_dir, spec, result_path, claim, report=None, env=None, worker=None):
+    """Runs `python -m module` on `spec` (written to run_dir/spec.json), or hands the cell to a warm
+    `worker` (sweep/worker_pool.py), heartbeating `claim`; returns the exit code. Its output goes to
+    run_dir/log.txt, or to ours when run_dir is remote (gs://).
     `report()`: called every PROGRESS_EVERY seconds while it runs (the cell's progress line).
-    `env`: variables set for the child (its lane's GPUs)."""
+    `env`: variables set for the child (its lane's GPUs; a worker has its lane's already)."""
     spec_path = os.path.join(run_dir, "spec.json")
     write_json_atomic(spec_path, spec)
+    log_path = None if is_remote(run_dir) else os.path.join(run_dir, "log.txt")
     with contextlib.ExitStack() as stack:
-        output = None if is_remote(run_dir) else stack.enter_context(open(os.path.join(run_dir, "log.txt"), "a"))
-        env = dict(os.environ, **(env or {}), **{SPAWN_ENV: repr(time.time())})
-        process = subprocess.Popen([sys.executable, "-m", module, "--spec", spec_path, "--result", result_path],
-                                   cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT if output else None,
-                                   preexec_fn=_die_with_parent)
+        if worker is not None:
+            process = worker.start(spec_path, result_path, log_path)
+        else:
+            output = stack.enter_context(open(log_path, "a")) if log_path else None
+            env = dict(os.environ, **(env or {}), **{SPAWN_ENV: repr(time.time())})
+            process = subprocess.Popen([sys.executable, "-m", module, "--spec", spec_path, "--result", result_path],
+                                       cwd=REPO_ROOT, env=env, stdout=output,
+                                       stderr=subprocess.STDOUT if output else None, preexec_fn=_die_with_parent)
         with _LIVE_LOCK:
             _LIVE.add(process)
         last_report = time.time()
@@ -168,8 +174,10 @@ class Unclaimed:
 class SweepRun:
     """One invocation of `run`: the state its worker threads share."""
 
-    def __init__(self, sweep, cells, results_root, runs_root, log, stale_after, jobs=1, sharded=False):
+    def __init__(self, sweep, cells, results_root, runs_root, log, stale_after, jobs=1, sharded=False, warm=True):
         self.sweep, self.cells, self.log, self.stale_after, self.jobs = sweep, cells, log, stale_after, jobs
+        self.warm = warm and tf_config.cluster_workers() == 1  # multi-worker cells: a process each
+        self.workers = {}  # lane -> its warm worker (sweep/worker_pool.py)
         self.sharded = sharded  # a task of a job array: no claims, and the pretrain stage runs elsewhere
         self.results_dir = os.path.join(results_root, sweep.name)
         self.runs_root = runs_root
@@ -274,8 +282,9 @@ class SweepRun:
             if line:
                 self.log(line)
 
+        worker = self.worker_for(lane, cell)
         code = run_child("sweep.cell_main", run_dir, {"cell": cell.as_dict(), "init_checkpoint": init_checkpoint},
-                         result_path, claim, report, self.lanes[lane % len(self.lanes)])
+                         result_path, claim, report, self.lanes[lane % len(self.lanes)], worker)
         if code == PREEMPTED_EXIT:
             with self.lock:
                 self.preempted.add(cell.id)
@@ -291,7 +300,8 @@ class SweepRun:
                          if not self.settled(cell_result_path(self.results_dir, c.id), c.id, c)]
             eta = eta_seconds(self.timed, remaining, self.jobs)
         result = read_json(result_path) or {"status": FAILED, "error": "the cell process left no result"}
-        self.log(f"{tag}: {_summary(result)}; {seconds:.0f} s; sweep ETA {eta / 60:.1f} min")
+        warm = f"; worker cell {worker.last['cells']}, {worker.last['rss_mb']:.0f} MiB" if worker and worker.last else ""
+        self.log(f"{tag}: {_summary(result)}; {seconds:.0f} s{warm}; sweep ETA {eta / 60:.1f} min")
 
     def wait_for_chief(self, tag, cell, result_path, code, start, claim):
         """A non-chief worker's cell: its part is done when its process exited 0 and the chief has written
@@ -327,7 +337,28 @@ class SweepRun:
             return PREEMPTED
         return status or "pending"
 
+    def worker_for(self, lane, cell):
+        """The lane's warm worker for `cell` (a new one for another device layout or after a crash), or
+        None when cells run in a process each."""
+        if not self.warm:
+            return None
+        worker = self.workers.get(lane)
+        if worker is not None and (not worker.alive() or worker.replicas != cell.replicas):
+            worker.close()
+            worker = None
+        if worker is None:
+            env = dict(os.environ, **self.lanes[lane % len(self.lanes)])
+            worker = self.workers[lane] = WarmWorker(cell.replicas, env, _die_with_parent)
+        return worker
+
     def work(self, lane=0):
+        try:
+            self._work(lane)
+        finally:
+            if self.workers.get(lane) is not None:
+                self.workers.pop(lane).close()
+
+    def _work(self, lane):
         """One worker: claims and runs unsettled cells in order until every cell is settled.
 
         A pretrain step some unsettled cell needs is started first by whichever worker gets it, so
@@ -374,9 +405,10 @@ def ensure_pretrained(sweep_run, pretrain, wait=True):
 
 
 def run(sweep, cells=None, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=print, jobs=None,
-        stale_after=claims.STALE_AFTER, sharded=False):
-    """Runs every unfinished cell of `cells` (default: all of `sweep`) with `jobs` concurrent child
-    processes (default: the sweep's); returns {cell id: status}.
+        stale_after=claims.STALE_AFTER, sharded=False, warm=True):
+    """Runs every unfinished cell of `cells` (default: all of `sweep`) in `jobs` lanes (default: the
+    sweep's); returns {cell id: status}. warm=True: each lane trains its cells in one warm worker
+    process (sweep/cell_worker.py) while they share a device layout; False: a process per cell.
 
     sharded=True: `cells` are one task's shard of a job array (sweep/shards.py): no claims (the
     roots may be gs://), and fine-tuned cells wait for the pretrain stage instead of running it.
@@ -384,7 +416,7 @@ def run(sweep, cells=None, results_root=RESULTS_ROOT, runs_root=RUNS_ROOT, log=p
     if not sharded:
         check_roots(results_root, runs_root)
     cells = list(sweep.cells if cells is None else cells)
-    state = SweepRun(sweep, cells, results_root, runs_root, log, stale_after, jobs or sweep.jobs, sharded)
+    state = SweepRun(sweep, cells, results_root, runs_root, log, stale_after, jobs or sweep.jobs, sharded, warm)
     set_aside_invalid(state.results_dir, cells, log)
     for index, cell in enumerate(cells, start=1):
         result, _ = load_result(cell_result_path(state.results_dir, cell.id), cell)

@@ -5,9 +5,9 @@ every N, and depends only on the sweep's cells: cells are packed by training ste
 each onto the shard with the least work so far (ties: the lower shard), so shards carry similar
 work. With N >= the cell count, shard I holds the I-th cell (in that order) or nothing.
 
-`plan.json` beside the results records the ordered cell ids and a hash of the resolved sweep; a
-shard refuses to run against an edited config (its cells would land in the wrong shards). No
-TensorFlow here.
+`plan.json` beside the results (never in git: a plan lives with the results it guards) records the
+ordered cell ids, the shard count and a hash of the resolved sweep; a shard refuses to run against an
+edited config or another N (its cells would land in the wrong shards). No TensorFlow here.
 """
 import hashlib
 import json
@@ -17,9 +17,11 @@ from common.storage import read_text, write_json_atomic
 from sweep.errors import SweepConfigError
 
 PLAN_FORMAT = 1
-# environment variables that name this task's index and the array's size, per engine
-AUTO_SOURCES = (("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"),  # sbatch --array=0-(N-1)
-                ("JOB_COMPLETION_INDEX", "SWEEP_SHARD_COUNT"))     # Kubernetes Indexed Job (count set by us)
+# per engine: the variable with this task's index, then those with the array's size, first found wins.
+# SWEEP_SHARD_COUNT is written into the launch files by `submit`: a resubmission of some indexes
+# (sbatch --array=17,42) has a SLURM_ARRAY_TASK_COUNT of 2, not the array's size.
+AUTO_SOURCES = (("SLURM_ARRAY_TASK_ID", ("SWEEP_SHARD_COUNT", "SLURM_ARRAY_TASK_COUNT")),  # sbatch --array
+                ("JOB_COMPLETION_INDEX", ("SWEEP_SHARD_COUNT",)))                        # Kubernetes Indexed Job
 
 
 def parse_shard(text, environ=os.environ):
@@ -27,13 +29,14 @@ def parse_shard(text, environ=os.environ):
     if not text:
         return None
     if text == "auto":
-        for index_name, count_name in AUTO_SOURCES:
+        for index_name, count_names in AUTO_SOURCES:
             if index_name in environ:
-                if count_name not in environ:
-                    raise SweepConfigError(f"--shard auto: {index_name} is set but {count_name} is not; set it to the "
-                                           f"number of shards (run_sweep.py submit writes it)")
+                count_name = next((name for name in count_names if name in environ), None)
+                if count_name is None:
+                    raise SweepConfigError(f"--shard auto: {index_name} is set but {' or '.join(count_names)} is not; "
+                                           f"set SWEEP_SHARD_COUNT to the number of shards (run_sweep.py submit writes it)")
                 return _checked(environ[index_name], environ[count_name], f"--shard auto ({index_name}/{count_name})")
-        names = ", ".join(f"{i} + {c}" for i, c in AUTO_SOURCES)
+        names = ", ".join(f"{i} + {' or '.join(c)}" for i, c in AUTO_SOURCES)
         raise SweepConfigError(f"--shard auto: none of {names} is set; give --shard I/N")
     index, sep, count = text.partition("/")
     if not sep:
@@ -78,8 +81,9 @@ def plan_record(sweep, count=None):
             "cells": [c.id for c in sweep.cells]}
 
 
-def ensure_plan(sweep, results_dir, count=None):
-    """Writes plan.json if absent; refuses a sweep whose resolved cells differ from the recorded plan."""
+def ensure_plan(sweep, results_dir, count=None, option="--shard"):
+    """Writes plan.json if absent; refuses a sweep whose resolved cells or shard count (`option` names
+    it in the error) differ from the recorded plan, before writing anything."""
     path = plan_path(results_dir)
     try:
         recorded = json.loads(read_text(path))
@@ -90,8 +94,8 @@ def ensure_plan(sweep, results_dir, count=None):
                                f"{recorded.get('hash')}, this file {sweep_hash(sweep)}): the config was edited "
                                f"after the shards were planned; restore it, or use another --results")
     if recorded and count and recorded.get("shards") not in (None, count):
-        raise SweepConfigError(f"--shard: {count} shards, but {path} was planned for {recorded['shards']}; "
-                               f"every task of one array must use the same N")
+        raise SweepConfigError(f"{option}: {count} shards, but {path} was planned for {recorded['shards']}; valid: "
+                               f"{recorded['shards']} (every task of one array uses the same N), or another --results")
     if not recorded:
         write_json_atomic(path, plan_record(sweep, count))
     return path

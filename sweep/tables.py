@@ -14,6 +14,17 @@ from sweep import curves
 from sweep.results import DIVERGED, FAILED, FINISHED, check_result, read_cell_results
 from sweep.stats import LEVEL, interval, paired
 
+# The controls, labelled with what they isolate (the other norms keep their names): `in` is GN at one
+# channel per group (Wu & He 2018, Sec. 3.1), where GN's 32 groups tend on narrow layers; `frn_relu`
+# is FRN without its TLU (Singh & Krishnan 2020, Sec. 3.2: FRN's normalization alone, ReLU after it).
+CONTROL_LABELS = {"in": "in (InstanceNorm + ReLU: GN at 1 channel per group)",
+                  "frn_relu": "frn_relu (FRN without TLU: FRN + ReLU)"}
+
+
+def display_name(norm):
+    """A norm's name in the tables: the name, or its CONTROL_LABELS entry."""
+    return CONTROL_LABELS.get(norm, norm)
+
 
 def _row(cell, result):
     status = result["status"] if result else "pending"
@@ -94,7 +105,7 @@ def build(name, cells, results_dir, results=None):
                 group = [r for r in rows if (r["block"], r["norm"], r["batch"]) == (block, norm, batch)]
                 if group:
                     best = _best(group)
-                    main.setdefault(f"{block}: {norm}", {})[batch] = {"best": best, "text": _cell_text(best, group)}
+                    main.setdefault(f"{block}: {display_name(norm)}", {})[batch] = {"best": best, "text": _cell_text(best, group)}
     scratch = [r for r in rows if r["init"] == "scratch"]
     tuned = [r for r in rows if r["init"] != "scratch"]
     versus = []
@@ -176,7 +187,7 @@ def markdown(tables):
         lines += ["", "## Fine-tuned BN baseline vs best from-scratch cell", "",
                   "| B | per replica | norm (scratch) | fine-tuned AP | scratch AP | scratch - fine-tuned |", "|---|---|---|---|---|---|"]
         for r in tables["finetuned_vs_scratch"]:
-            lines.append(f"| {r['batch']} | {r['per_replica']} | {r['norm']} | {fmt(r['finetuned_AP'], r['finetuned_ci'])} | "
+            lines.append(f"| {r['batch']} | {r['per_replica']} | {display_name(r['norm'])} | {fmt(r['finetuned_AP'], r['finetuned_ci'])} | "
                          f"{fmt(r['scratch_AP'], r['scratch_ci'])} | {fmt(r['scratch_minus_finetuned'])} |")
     if tables["frn_paired"]:
         lines += ["", "## FRN minus each other norm, paired at equal B, m and seed", "",
@@ -185,7 +196,7 @@ def markdown(tables):
                   "| vs | B | pairs | FRN - other | p (t) | p (sign) | verdict |", "|---|---|---|---|---|---|---|"]
         for r in tables["frn_paired"]:
             verdict = ("FRN higher" if r["mean_diff"] > 0 else "FRN lower") if r["distinguishable"] else "not distinguishable"
-            lines.append(f"| {r['vs']} | {r['batch']} | {r['pairs']} | {r['mean_diff']:+.2f} ± {r['ci']:.2f} | "
+            lines.append(f"| {display_name(r['vs'])} | {r['batch']} | {r['pairs']} | {r['mean_diff']:+.2f} ± {r['ci']:.2f} | "
                          f"{r['p_t']:.3f} | {r['p_sign']:.3f} | {verdict} |")
     lines += _per_class_lines(tables)
     lines += ["", "## Full grid", "", "| " + " | ".join(GRID_COLUMNS) + " |", "|---" * len(GRID_COLUMNS) + "|"]
@@ -240,7 +251,8 @@ def plot(tables, path):
     spread = "one seed" if tables["seeds"] == [1] else f"mean ± {LEVEL:.0%} CI over seeds"
     ax.set_title(f"sweep {tables['sweep']}: {spread}", fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    if ax.get_legend_handles_labels()[0]:  # nothing finished yet: no legend (matplotlib would warn)
+        ax.legend(fontsize=7)
     fig.tight_layout()
     image = io.BytesIO()
     fig.savefig(image, format="png", dpi=110)

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tf_keras
 from official.core import task_factory
 
+from detection import coco_scoring
 from detection.train import run_cell
 from detection.validate import ConfigError
 from norm_layers import FilterResponseNormalization
@@ -36,6 +37,11 @@ def test_trains_and_evaluates_with_pycocotools(detector, norm, data, tmp_path):
     assert sorted(result["coco"]) == sorted(COCO_KEYS) == sorted(result["coco_selection"])
     assert all(-1.0 <= value <= 1.0 for value in result["coco"].values())
     assert result["coco"]["AR100"] >= 0.0  # pycocotools found the val images and scored them
+    grouped = result["group_norm"]  # the channels per group of its group norms, recorded per cell
+    if norm == "gn":  # 32 groups on the embedded widths (gn_groups_policy: fixed): nearly InstanceNorm
+        assert grouped == {"group_norm_layers": 26, "channels_per_group": {"min": 1, "median": 2, "max": 16}}
+    else:
+        assert (grouped["group_norm_layers"] > 0) == ("gn" in str(norm)), grouped
     on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert on_disk["coco"] == result["coco"] and (tmp_path / "run" / "params.yaml").exists()
 
@@ -113,14 +119,22 @@ def test_selection_split_scores_like_a_validation_split(data, tmp_path):
     again = run_cell(swapped, run_dir, replicas=2)  # at step 6 already: evaluates only
     assert again["steps_this_run"] == 0 and again["coco_selection"] is None
     assert again["coco"] == pytest.approx(trained["coco_selection"], abs=1e-9)
-    # and the selection split's ground truth is the one scored: without objects, pycocotools gives -1
-    empty = json.loads(open(data.annotations("select")).read())
-    empty["annotations"] = []
-    (tmp_path / "empty.json").write_text(json.dumps(empty))
-    config.task.selection.annotation_file = str(tmp_path / "empty.json")
-    blank = run_cell(config, run_dir, replicas=2)
-    assert set(blank["coco_selection"].values()) == {-1.0}
-    assert blank["coco"]["AP"] >= 0.0 and blank["coco"]["AR100"] >= 0.0  # the reported split still has objects
+    # and the selection split's ground truth is the one scored: with the boxes of one category only, its
+    # per-category AP has that category alone and pycocotools on that file gives its stats (a split without
+    # any box is refused before training: tests/test_hostile_eval_splits.py)
+    fewer = json.loads(open(data.annotations("select")).read())
+    kept = fewer["annotations"][0]["category_id"]
+    fewer["annotations"] = [a for a in fewer["annotations"] if a["category_id"] == kept]
+    (tmp_path / "fewer.json").write_text(json.dumps(fewer))
+    config.task.selection.annotation_file = str(tmp_path / "fewer.json")
+    scored = run_cell(config, run_dir, replicas=2)
+    name = {c["id"]: c["name"] for c in fewer["categories"]}[kept]
+    assert list(scored["per_category_selection"]) == [name] and len(trained["per_category_selection"]) > 1
+    detections = coco_scoring.load_detections(str(tmp_path / "run" / scored["detections"]["select"]))
+    stats, _ = coco_scoring.score(coco_scoring.load_ground_truth(str(tmp_path / "fewer.json")), detections,
+                                  config.task.max_num_eval_detections)
+    assert [scored["coco_selection"][k] for k in COCO_KEYS] == pytest.approx(stats, abs=1e-6)
+    assert scored["coco"] == pytest.approx(trained["coco"], abs=1e-6)  # the reported split is unchanged
 
 
 def test_resume_continues_from_the_checkpoint(data, tmp_path):

@@ -5,11 +5,14 @@ import re
 import subprocess
 import sys
 
+from sweep.cost import load_step_time
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_gpu_check_smoke_runs_every_section():
-    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--smoke"], cwd=ROOT,
+def test_gpu_check_smoke_runs_every_section(tmp_path):
+    record = tmp_path / "steps.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--smoke", "--out", str(record)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     out = done.stdout
@@ -21,3 +24,5 @@ def test_gpu_check_smoke_runs_every_section():
     ratio = float(re.search(r"frn/bn (\d+\.\d+)", out).group(1))
     assert 0.2 < ratio < 5.0, out
     assert re.search(r"embedded FRN cell: 6 steps, B=4 on 2 replicas \(2 cpu\): \d+\.\d images/s", out), out
+    step = load_step_time(str(record))  # what run_sweep.py plan --step-seconds FILE reads
+    assert set(step.record["seconds_per_step"]) == {"bn", "frn", "gn"} and step.record["batch_per_gpu"] == 1

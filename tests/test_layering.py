@@ -12,7 +12,8 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 ORDER = ["common", "norm_layers", "backbones", "detection", "sweep"]  # each may import only those before it
 # what `run_sweep.py plan` and `gather` import: never TensorFlow or Model Garden
 LIGHT_MODULES = ["run_sweep", "sweep.spec", "sweep.plan", "sweep.tables", "sweep.results", "sweep.runner",
-                 "sweep.claims", "sweep.keys", "sweep.checks", "sweep.cell", "common.storage", "common.paths"]
+                 "sweep.claims", "sweep.keys", "sweep.checks", "sweep.cell", "common.storage", "common.paths",
+                 "sweep.ladder", "sweep.verdict", "norm_layers.group_policy"]
 
 
 def _first_party_imports(path):

@@ -51,6 +51,8 @@ def test_one_shard_per_cell_when_there_are_enough():
 @pytest.mark.parametrize("environ, expected", [
     ({"SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "8"}, (3, 8)),
     ({"JOB_COMPLETION_INDEX": "0", "SWEEP_SHARD_COUNT": "72"}, (0, 72)),
+    # failed indexes resubmitted (sbatch --array=17,42): the script's SWEEP_SHARD_COUNT, not SLURM's count of 2
+    ({"SLURM_ARRAY_TASK_ID": "42", "SLURM_ARRAY_TASK_COUNT": "2", "SWEEP_SHARD_COUNT": "72"}, (42, 72)),
 ])
 def test_shard_auto_reads_the_engines_variables(environ, expected):
     assert shards.parse_shard("auto", environ) == expected
@@ -96,9 +98,11 @@ def test_a_shard_run_against_an_edited_config_exits_2(tmp_path):
 
 
 def _submit(tmp_path, engine, config=PAPER, *extra):
+    """SLURM: results under tmp_path (the plan is recorded there); k8s: on the pods' volume (nothing here)."""
     out = tmp_path / engine
+    results = ["--results", str(tmp_path / "results")] if engine == "slurm" else []
     result = subprocess.run([sys.executable, "run_sweep.py", "submit", config, "--engine", engine, "--out", str(out),
-                             "--results", str(tmp_path / "results"), "--parallel", "6", *extra], cwd=ROOT,
+                             *results, "--parallel", "6", *extra], cwd=ROOT,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return out, result.stdout
@@ -107,10 +111,13 @@ def _submit(tmp_path, engine, config=PAPER, *extra):
 def test_sbatch_script_carries_the_array_and_passes_bash_n(tmp_path):
     out, stdout = _submit(tmp_path, "slurm")
     script = (out / "coco_retinanet_paper.sbatch").read_text()
-    for directive in ("#SBATCH --array=0-71%6", "#SBATCH --requeue", "#SBATCH --signal=B:TERM@300",
-                      "#SBATCH --gres=gpu:8", "run_sweep.py run configs/coco_retinanet_paper.yaml", "--shard auto",
-                      "srun --kill-on-bad-exit=1", "scontrol requeue"):
+    for directive in ("#SBATCH --array=0-71%6", "#SBATCH --requeue", "#SBATCH --open-mode=append",
+                      "#SBATCH --signal=USR1@300", "#SBATCH --gres=gpu:8", "#SBATCH --cpus-per-task=32",
+                      "run_sweep.py run configs/coco_retinanet_paper.yaml", "--shard auto", "export SWEEP_SHARD_COUNT=72",
+                      'export SRUN_CPUS_PER_TASK="$SLURM_CPUS_PER_TASK"', "srun --kill-on-bad-exit=1", "scontrol requeue"):
         assert directive in script, directive
+    # the runner under srun gets the signal, not the batch shell (srun would SIGKILL it on its own SIGTERM)
+    assert "B:" not in script and "trap" not in script
     assert subprocess.run(["bash", "-n", str(out / "coco_retinanet_paper.sbatch")]).returncode == 0
     assert "sbatch " in stdout and "72 shards" in stdout
     assert json.loads((tmp_path / "results" / "coco_retinanet_paper" / "plan.json").read_text())["shards"] == 72
@@ -120,6 +127,9 @@ def test_the_pretrain_stage_is_a_job_the_array_depends_on(tmp_path):
     out, stdout = _submit(tmp_path, "slurm", os.path.join(ROOT, "configs", "default.yaml"), "--shards", "4")
     stage = (out / "default-pretrain.sbatch").read_text()
     assert "--stage pretrain" in stage and subprocess.run(["bash", "-n", str(out / "default-pretrain.sbatch")]).returncode == 0
+    # a time limit or preemption saves and requeues the stage too (its job id, not an array task's)
+    assert "#SBATCH --signal=USR1@300" in stage and "#SBATCH --requeue" in stage
+    assert 'scontrol requeue "${SLURM_JOB_ID}"' in stage
     assert "--dependency=afterok" in stdout and "#SBATCH --array=0-3%6" in (out / "default.sbatch").read_text()
     assert "#SBATCH --gres" not in (out / "default.sbatch").read_text()  # embedded scale: CPU tasks
 

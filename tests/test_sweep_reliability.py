@@ -125,7 +125,8 @@ def test_two_concurrent_runners_run_every_cell_exactly_once(tiny, tmp_path):
     finished = [_finish(r) for r in runners]
     assert [code for code, _ in finished] == [0, 0], finished
     started = [line for _, output in finished for line in output.splitlines() if line.endswith("steps=24 ...")]
-    assert sorted(line.split(":")[0].split("] ")[1] for line in started) == sorted(c.id for c in cells)
+    # log lines: "<date> <time> <host> | [k/n] <cell id>: ..."
+    assert sorted(line.split(" | ", 1)[1].split(":")[0].split("] ")[1] for line in started) == sorted(c.id for c in cells)
     results = _results(tmp_path, name)
     _same_ap(tiny, results)
     assert all(r["steps_this_run"] == 24 for r in results.values())
@@ -137,7 +138,7 @@ def test_a_diverging_cell_is_recorded_with_its_step_and_the_sweep_goes_on(tiny, 
     sweep = load(str(sweep_file))
     name, cells = sweep.name, sweep.cells
     code, output = _finish(_start(sweep_file, tmp_path))
-    assert code == 1, output
+    assert code == 0, output  # a divergence is a recorded result, not a failure a retry may fix
     results = _results(tmp_path, name)
     absurd, sane = sorted(cells, key=lambda c: -c.lr_mult)
     assert results[absurd.id]["status"] == "diverged" and 0 < results[absurd.id]["diverged_step"] <= 24
@@ -146,7 +147,7 @@ def test_a_diverging_cell_is_recorded_with_its_step_and_the_sweep_goes_on(tiny, 
     assert f"diverged: {absurd.id}" in output
     assert "| scratch: frn |" in (tmp_path / "results" / name / "tables.md").read_text()
     code, output = _finish(_start(sweep_file, tmp_path))  # a diverged cell is a result: not rerun
-    assert code == 1 and "diverged before, skipped" in output
+    assert code == 0 and "diverged before, skipped" in output
 
 
 def _tiny_data(tiny):
@@ -172,25 +173,32 @@ def test_two_concurrent_shards_give_the_same_tables_as_one_runner(tiny, tmp_path
     assert plan["shards"] == 2 and plan["cells"] == [c.id for c in tiny["cells"]]
 
 
-def test_sigterm_saves_a_checkpoint_and_the_rerun_shard_resumes_to_the_same_ap(tiny, tmp_path):
-    """What a scheduler does before its time limit: SIGTERM to the task, then a requeue."""
+def test_sigterm_saves_between_steps_and_the_requeued_shard_resumes_to_the_same_ap(tiny, tmp_path):
+    """What Kubernetes does on an eviction: SIGTERM to the runner only (the container's PID 1), then a
+    new pod. The runner passes the signal on, the cell saves between two steps and the runner exits 75
+    (requeue me); tests/test_slurm.py sends Slurm's SIGUSR1 to every process of the task."""
     name, cell = tiny["name"], tiny["cells"][0]
     process = _start(tiny["file"], tmp_path, "--shard", "0/2")
-    log = tmp_path / "runs" / name / cell.id / "log.txt"
+    run_dir = tmp_path / "runs" / name / cell.id
     deadline = time.time() + 300
-    while time.time() < deadline and not (log.exists() and "SIGTERM saves a checkpoint" in log.read_text()):
-        time.sleep(0.2)
-    process.send_signal(signal.SIGTERM)  # the runner only, as srun delivers it
+    while time.time() < deadline and not (run_dir / "progress.json").exists():  # the first loop (4 steps) ran
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
     code, output = _finish(process)
-    assert code == 1 and "stopped on SIGTERM" in output, output
-    assert "preempted at step 4: checkpoint saved" in log.read_text()  # the first train loop's end
-    assert (tmp_path / "runs" / name / cell.id / "ckpt-4.index").exists()
+    assert code == 75 and "stopped on a signal" in output, output
+    records = json.loads((run_dir / "preemptions.json").read_text())
+    saved = records[0]["saved_step"]
+    assert len(records) == 1 and 4 <= saved < 24 and records[0]["signal"] == "SIGTERM"
+    assert records[0]["seconds_to_save"] < 60
+    assert f"preempted at step {saved}: checkpoint saved" in (run_dir / "log.txt").read_text()
+    assert (run_dir / f"ckpt-{saved}.index").exists()
     assert not (tmp_path / "results" / name / "cells" / f"{cell.id}.json").exists()  # neither finished nor failed
 
     code, output = _finish(_start(tiny["file"], tmp_path, "--shard", "0/2"))  # the requeued task
     assert code == 0, output
     result = _results(tmp_path, name)[cell.id]
-    assert result["steps_this_run"] == 20 and result["coco"]["AP"] == pytest.approx(tiny["ap"][cell.id], abs=1e-6)
+    assert result["steps_this_run"] == 24 - saved and result["preemptions"] == records  # nothing trained twice
+    assert result["coco"]["AP"] == pytest.approx(tiny["ap"][cell.id], abs=1e-6)
 
     before = (tmp_path / "results" / name / "cells" / f"{cell.id}.json").stat().st_mtime_ns
     code, output = _finish(_start(tiny["file"], tmp_path, "--shard", "0/2"))  # the same index once more

@@ -66,6 +66,38 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
     assert "| 8 gpu (2 physical) |" in markdown
 
 
+def test_the_controls_are_labelled_rows_and_paired_with_frn(tmp_path):
+    """in (InstanceNorm + ReLU) and frn_relu (FRN without TLU): their own rows, and in the FRN-minus table."""
+    from sweep.spec import parse
+    sweep = parse({"sweep": "c", "base": {"replicas": 2}, "scaling": {"base_batch": 16, "base_steps": 10},
+                   "blocks": {"scratch": {"grid": {"norm": ["frn", "in", "frn_relu"], "batch": [16, 4],
+                                                   "seed": [0, 1, 2]}}}})
+    aps = {"frn": 0.20, "in": 0.10, "frn_relu": 0.18}
+    for cell in sweep.cells:
+        _fake_result(tmp_path, cell, "finished", aps[cell.norm_label], 0.01 * cell.seed * (cell.norm_label == "frn"))
+    built = tables.gather(sweep.name, sweep.cells, str(tmp_path), with_plot=False)
+    assert list(built["main"]) == ["scratch: frn", "scratch: in (InstanceNorm + ReLU: GN at 1 channel per group)",
+                                   "scratch: frn_relu (FRN without TLU: FRN + ReLU)"]
+    paired = {(r["vs"], r["batch"]): r["mean_diff"] for r in built["frn_paired"]}
+    assert paired == {("frn_relu", 16): 3.0, ("frn_relu", 4): 3.0, ("in", 16): 11.0, ("in", 4): 11.0}
+    markdown = (tmp_path / "tables.md").read_text()
+    assert "| in (InstanceNorm + ReLU: GN at 1 channel per group) | 16 | 3 | +11.00 ± " in markdown
+    assert "| frn_relu (FRN without TLU: FRN + ReLU) | 4 | 3 | +3.00 ± " in markdown
+
+
+def test_gather_with_nothing_finished_plots_without_a_warning(tmp_path):
+    """No legend on empty plots: matplotlib's 'No artists with labels' UserWarning would leak to stderr."""
+    import warnings
+
+    from sweep.spec import parse
+    sweep = parse({"sweep": "e", "blocks": {"scratch": {"grid": {"norm": ["bn", "frn"]}}}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        built = tables.gather(sweep.name, sweep.cells, str(tmp_path))
+    assert built["counts"]["pending"] == 2
+    assert (tmp_path / "ap_vs_batch.png").stat().st_size and (tmp_path / "curves.png").stat().st_size
+
+
 def test_fine_tuned_cell_fails_clearly_when_its_pretraining_failed(tmp_path, monkeypatch):
     """A failed pretrain step must never turn a fine-tuned cell into a from-scratch one."""
     from sweep import runner

@@ -1,0 +1,89 @@
+"""Many cells per process (sweep/cell_worker.py): the same results as a process per cell, memory that
+does not grow from cell to cell, and a killed worker that costs only its cell."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sweep.spec import load
+from tests.tiny_sweep import write_tiny_sweep
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(sweep_file, where, *extra):
+    return subprocess.Popen([sys.executable, "run_sweep.py", "run", str(sweep_file), "--results", str(where / "results"),
+                             "--runs", str(where / "runs"), *extra], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _ap(where, name):
+    folder = where / "results" / name / "cells"
+    return {p.name[:-5]: json.loads(p.read_text())["coco"]["AP"] for p in folder.glob("*.json")}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("warm")
+    return folder, write_tiny_sweep(folder, name="warm", norms=("frn", "gn", "bn"))
+
+
+def test_one_worker_gives_each_cell_the_ap_of_its_own_process_and_keeps_its_memory(tiny):
+    folder, sweep_file = tiny
+    fresh, warm = _run(sweep_file, folder / "fresh", "--process-per-cell"), None
+    out, _ = fresh.communicate(timeout=900)
+    assert fresh.returncode == 0, out[-3000:]
+    assert "worker cell" not in out
+    warm = _run(sweep_file, folder / "warm")
+    out, _ = warm.communicate(timeout=900)
+    assert warm.returncode == 0, out[-3000:]
+    assert _ap(folder / "warm", "warm") == pytest.approx(_ap(folder / "fresh", "warm"), abs=1e-6)
+    rss = [float(m) for m in re.findall(r"worker cell \d+, (\d+) MiB", out)]
+    assert re.findall(r"worker cell (\d+)", out) == ["1", "2", "3"]  # one process for the three cells
+    assert max(rss) <= 1.2 * rss[0], rss
+    for cell in load(str(sweep_file)).cells:  # each cell's own output went to its own log
+        log = (folder / "warm" / "runs" / "warm" / cell.id / "log.txt").read_text()
+        assert f"cell {cell.id}: started" in log and log.count(": started;") == 1
+    assert "WARNING:tensorflow" not in out  # nothing of a cell's leaks into the runner's output
+
+
+def _worker_pid(runner_pid):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().split(b"\0")
+            with open(f"/proc/{pid}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue
+        if b"sweep.cell_worker" in command and parent == runner_pid:
+            return int(pid)
+    return None
+
+
+def test_a_killed_worker_costs_its_cell_only_and_the_rerun_resumes_it(tiny, tmp_path):
+    folder, sweep_file = tiny
+    cells = load(str(sweep_file)).cells
+    runner = _run(sweep_file, tmp_path)
+    checkpoint = tmp_path / "runs" / "warm" / cells[0].id / "ckpt-8.index"  # the first periodic checkpoint
+    deadline = time.time() + 600
+    while time.time() < deadline and not checkpoint.exists():
+        time.sleep(0.1)
+    os.kill(_worker_pid(runner.pid), signal.SIGKILL)  # a crash of the worker, mid-cell
+    out, _ = runner.communicate(timeout=900)
+    assert runner.returncode == 1, out[-3000:]  # the killed cell has no result: a retry fixes it
+    assert not (tmp_path / "results" / "warm" / "cells" / f"{cells[0].id}.json").exists()
+    done = _ap(tmp_path, "warm")
+    assert sorted(done) == sorted(c.id for c in cells[1:])  # a fresh worker ran the others
+    assert re.findall(r"worker cell (\d+)", out) == ["1", "2"]
+    rerun = _run(sweep_file, tmp_path)
+    out, _ = rerun.communicate(timeout=900)
+    assert rerun.returncode == 0, out[-3000:]
+    resumed = json.loads((tmp_path / "results" / "warm" / "cells" / f"{cells[0].id}.json").read_text())
+    assert resumed["steps"] - resumed["steps_this_run"] >= 8  # from its last checkpoint, not from scratch
+    assert _ap(tmp_path, "warm") == pytest.approx(_ap(folder / "fresh", "warm"), abs=1e-6)
