@@ -2,19 +2,25 @@
 """Runs a sweep of detector trainings from a YAML grid (docs/ARCHITECTURE.md).
 
     python run_sweep.py                                  run configs/default.yaml (the embedded default)
-    python run_sweep.py run CONFIG [--only GLOB,...]     check every cell, then run the unfinished ones in order,
+    python run_sweep.py run [CONFIG] [--only GLOB,...]   check every cell, then run the unfinished ones in order,
                          [--jobs N]                      N at a time (default: the file's `jobs`, else 1)
                          [--shard I/N | --shard auto]    only shard I of N (a SLURM array / Kubernetes Indexed Job task)
                          [--stage pretrain]              only the pretrain step the fine-tuned cells wait for
-    python run_sweep.py plan CONFIG  (or --dry-run)      list the cells (id, norm, B, B per replica, m, lr,
-                                                         steps, init) and totals; no TensorFlow
-    python run_sweep.py gather CONFIG                    (re)build results/<sweep>/tables.* and the plot
+    python run_sweep.py plan [CONFIG]  (or run --dry-run) list the cells (id, norm, B, B per replica, m, lr,
+                         [--only GLOB,...]               steps, init) and totals; no TensorFlow
+    python run_sweep.py gather [CONFIG]                  (re)build results/<sweep>/tables.* and the plot
     python run_sweep.py submit CONFIG --engine slurm|k8s write launch files for a cluster (and, with --submit,
                                                          submit them); README "Clusters"
-    python run_sweep.py eval CONFIG [--only GLOB,...]    re-score finished cells' checkpoints (no training), regather
-    python run_sweep.py compare A B [--out FILE]         AP of B minus A, cells matched by their settings; A, B:
-                                                         result folders or sweep files (results/compare/...)
+    python run_sweep.py eval [CONFIG] [--only GLOB,...]  re-score finished cells' checkpoints (no training), regather
+    python run_sweep.py compare A B [--out FILE]         AP of B minus A, cells matched by their settings, as
+                                                         Markdown on stdout (and in FILE with --out); A, B:
+                                                         result folders or sweep files
     plan and submit with --step-seconds S|FILE also print the GPU-hours and the wall time (sweep/cost.py).
+    plan, run, submit, gather, eval with --set KEY=VALUE (repeatable) override a key of the sweep file:
+    a dotted path (jobs, base.replicas, scaling.base_steps, blocks.scratch.grid.seed) and a YAML value
+    (4, [0, 1], null), validated like the same edit of the file; the cells (and their ids) change as
+    they would with that edit, plan lists the overrides, submit puts them in the launch files' commands.
+    `python run_sweep.py COMMAND --help` lists a command's options; a command refuses the others'.
 
 Each of the `jobs` lanes trains its cells in turn in one warm worker process (a fresh Keras session
 per cell; --process-per-cell: a process each), in run directories runs/<sweep>/<cell id>/ (git-ignored),
@@ -47,38 +53,107 @@ from sweep.spec import load
 
 DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.yaml")
 RESULTS = (FINISHED, DIVERGED, runner.WORKER_DONE)  # exit 0 (a non-chief worker's cell: the chief recorded it)
+COMMANDS = ("plan", "run", "gather", "submit", "eval", "compare")
+
+
+def build_parser():
+    """The top-level parser and one sub-parser per command, each with only the options it takes."""
+    parser = argparse.ArgumentParser(prog="run_sweep.py", description=__doc__, allow_abbrev=False,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name, handler, usage, summary):
+        sub = commands.add_parser(name, help=summary, description=summary, usage=f"run_sweep.py {name} {usage}",
+                                  allow_abbrev=False)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def config(sub):
+        sub.add_argument("config", nargs="?", default=DEFAULT_CONFIG,
+                         help="the sweep YAML file (default: configs/default.yaml)")
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a key of the sweep file: a dotted path (base.replicas, "
+                              "blocks.scratch.grid.seed) and a YAML value; repeatable")
+
+    def only(sub):
+        sub.add_argument("--only", default="", help="comma-separated globs or substrings of cell ids")
+
+    def roots(sub, runs=True):
+        sub.add_argument("--results", default=RESULTS_ROOT, help="results root (default: results/; gs:// with --shard)")
+        if runs:
+            sub.add_argument("--runs", default=RUNS_ROOT, help="run directories root (default: runs/, git-ignored)")
+
+    plan = command("plan", _plan, "[CONFIG] [--set KEY=VALUE] [--only GLOB,...] [--step-seconds S|FILE] [options]",
+                   "list the cells and the totals (no TensorFlow)")
+    config(plan)
+    only(plan)
+    submit.add_cost_arguments(plan)
+
+    run = command("run", _run, "[CONFIG] [--set KEY=VALUE] [--only GLOB,...] [--jobs N] [--shard I/N|auto] "
+                  "[options]", "check every cell, then run the unfinished ones")
+    config(run)
+    only(run)
+    roots(run)
+    run.add_argument("--jobs", type=int, default=None,
+                     help="cells to run at once on this machine (default: the sweep's `jobs`, else 1)")
+    run.add_argument("--shard", default="", help="I/N: run shard I of N (0-based); auto: from SLURM_ARRAY_TASK_ID"
+                     "/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX/SWEEP_SHARD_COUNT")
+    run.add_argument("--stage", choices=["cells", "pretrain"], default="cells",
+                     help="pretrain: run only the pretrain step (a job the sharded cells wait for)")
+    run.add_argument("--allow-cpu", action="store_true", help="let scale: paper cells run without GPUs (tests)")
+    run.add_argument("--process-per-cell", action="store_true",
+                     help="a fresh process for every cell instead of one warm worker per lane "
+                          "(sweep/cell_worker.py); same results, slower")
+    run.add_argument("--dry-run", action="store_true", help="list the cells instead (the plan command)")
+
+    gather = command("gather", _gather, "[CONFIG] [--set KEY=VALUE] [--results DIR]",
+                     "(re)build results/<sweep>/tables.* and the plot")
+    config(gather)
+    roots(gather, runs=False)
+
+    sub = command("submit", _submit, "CONFIG --engine slurm|k8s [--set KEY=VALUE] [--submit] [options]",
+                  "write launch files for a cluster (and submit them with --submit)")
+    config(sub)
+    roots(sub)
+    sub.add_argument("--allow-cpu", action="store_true", help="let scale: paper cells run without GPUs (tests)")
+    sub.add_argument("--out", default=None, help="folder for the launch files (default: launch/<sweep>/)")
+    submit.add_cost_arguments(sub)
+    submit.add_arguments(sub)
+
+    evaluate = command("eval", _eval, "[CONFIG] [--set KEY=VALUE] [--only GLOB,...] [--results DIR] [--runs DIR]",
+                       "re-score finished cells' checkpoints (no training), regather")
+    config(evaluate)
+    only(evaluate)
+    roots(evaluate)
+
+    compare = command("compare", _compare, "A B [--out FILE] [--results DIR]",
+                      "AP of B minus A, cells matched by their settings, as Markdown on stdout")
+    compare.add_argument("a", metavar="A", help="a result folder or a sweep file (its results/<sweep>/)")
+    compare.add_argument("b", metavar="B", help="the other result folder or sweep file")
+    compare.add_argument("--out", default=None, help="also write the Markdown to this file (default: stdout only)")
+    compare.add_argument("--results", default=RESULTS_ROOT, help="results root of a side given as a sweep file")
+    parser.commands = commands.choices  # {name: sub-parser}
+    return parser
+
+
+def parse_args(argv=None):
+    """argv -> the Namespace (command, handler, options). No command (nothing, or options only): run."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "run")  # `python run_sweep.py [--jobs 1]` runs the embedded default
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # refused by the command's own parser: its usage line, then the option (exit 2)
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="run", choices=["plan", "run", "gather", "submit", "eval", "compare"])
-    parser.add_argument("config", nargs="?", default=DEFAULT_CONFIG)
-    parser.add_argument("other", nargs="?", default=None, help="compare: the second result folder or sweep file")
-    parser.add_argument("--dry-run", action="store_true", help="same as the plan command")
-    parser.add_argument("--only", default="", help="comma-separated globs or substrings of cell ids")
-    parser.add_argument("--results", default=RESULTS_ROOT, help="results root (default: results/; gs:// with --shard)")
-    parser.add_argument("--runs", default=RUNS_ROOT, help="run directories root (default: runs/, git-ignored)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="cells to run at once on this machine (default: the sweep's `jobs`, else 1)")
-    parser.add_argument("--shard", default="", help="I/N: run shard I of N (0-based); auto: from SLURM_ARRAY_TASK_ID"
-                        "/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX/SWEEP_SHARD_COUNT")
-    parser.add_argument("--stage", choices=["cells", "pretrain"], default="cells",
-                        help="pretrain: run only the pretrain step (a job the sharded cells wait for)")
-    parser.add_argument("--allow-cpu", action="store_true", help="let scale: paper cells run without GPUs (tests)")
-    parser.add_argument("--process-per-cell", action="store_true",
-                        help="run: a fresh process for every cell instead of one warm worker per lane "
-                             "(sweep/cell_worker.py); same results, slower")
-    parser.add_argument("--out", default=None, help="submit: folder for the launch files (default: launch/<sweep>/); "
-                        "compare: the Markdown file to write")
-    submit.add_arguments(parser)
-    args = parser.parse_args(argv)
+    options = vars(parse_args(argv))
+    handler = options.pop("handler")
+    options.pop("command")
     try:
-        if args.command == "compare":
-            return _compare(args)
-        sweep = load(args.config)
-        if args.jobs is not None and not 1 <= args.jobs <= MAX_JOBS:
-            raise SweepConfigError(f"--jobs: {args.jobs} is out of range; valid: 1 to {MAX_JOBS}")
-        return _command(args, sweep, runner.select(sweep.cells, args.only))
+        return handler(**options)
     except SweepConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -87,48 +162,78 @@ def main(argv=None):
         return 1
 
 
-def _command(args, sweep, cells):
-    if args.dry_run or args.command == "plan":
-        print("\n".join(describe(sweep.name, cells) + submit.cost_lines(args, sweep, cells)))
-        return 0
-    if args.command == "submit":
-        return submit.submit(args, sweep)
-    results_dir = os.path.join(args.results, sweep.name)
-    if args.command == "eval":
-        from sweep.reevaluate import reevaluate
-        statuses = reevaluate(sweep, cells, args.results, args.runs, log=_log(None))
-        statuses = {k: FINISHED if v == "evaluated" else v for k, v in statuses.items()
-                    if not v.startswith("skipped")}
-    if args.command == "run":
-        runner.install_signal_handlers()  # first: a signal during preflight stops the run cleanly
-        shard = shards.parse_shard(args.shard)
-        if shard:
-            selected = set(cells)
-            cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in selected]
-        elif args.stage == "cells":
-            runner.check_roots(args.results, args.runs)
-        from sweep import preflight_child  # every cell checked before any trains, TensorFlow in a child
-        try:
-            preflight_child.check(cells, allow_cpu=args.allow_cpu)
-        except RuntimeError:
-            if not runner.stopping():
-                raise
-        if runner.stopping():  # signalled before any cell started: nothing to save, requeue
-            print("stopped on a signal before any cell started", file=sys.stderr)
-            return PREEMPTED_EXIT
-        if shard:
-            shards.ensure_plan(sweep, results_dir, shard[1])
-        log = _log(shard)
-        if args.stage == "pretrain":
-            statuses = runner.run_pretrain_stage(sweep, args.results, args.runs, log)
-        else:
-            statuses = runner.run(sweep, cells, results_root=args.results, runs_root=args.runs, jobs=args.jobs,
-                                  warm=not args.process_per_cell,
-                                  log=log, sharded=bool(shard))
+def _plan(config, overrides, only, **cost):
+    """Prints every selected cell and the totals (and the cost with --step-seconds)."""
+    sweep = load(config, overrides)
+    cells = runner.select(sweep.cells, only)
+    costs = submit.cost_lines(argparse.Namespace(**cost), sweep, cells) if cost else []
+    print("\n".join(describe(sweep.name, cells, sweep.overrides) + costs))
+    return 0
+
+
+def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, process_per_cell, dry_run):
+    if dry_run:
+        return _plan(config=config, overrides=overrides, only=only)
+    sweep = load(config, overrides)
+    if jobs is not None and not 1 <= jobs <= MAX_JOBS:
+        raise SweepConfigError(f"--jobs: {jobs} is out of range; valid: 1 to {MAX_JOBS}")
+    cells = runner.select(sweep.cells, only)
+    runner.install_signal_handlers()  # first: a signal during preflight stops the run cleanly
+    shard = shards.parse_shard(shard)
+    if shard:
+        selected = set(cells)
+        cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in selected]
+    elif stage == "cells":
+        runner.check_roots(results, runs)
+    from sweep import preflight_child  # every cell checked before any trains, TensorFlow in a child
+    try:
+        preflight_child.check(cells, allow_cpu=allow_cpu)
+    except RuntimeError:
+        if not runner.stopping():
+            raise
+    if runner.stopping():  # signalled before any cell started: nothing to save, requeue
+        print("stopped on a signal before any cell started", file=sys.stderr)
+        return PREEMPTED_EXIT
+    results_dir = os.path.join(results, sweep.name)
+    if shard:
+        shards.ensure_plan(sweep, results_dir, shard[1])
+    log = _log(shard)
+    if stage == "pretrain":
+        statuses = runner.run_pretrain_stage(sweep, results, runs, log)
+    else:
+        statuses = runner.run(sweep, cells, results_root=results, runs_root=runs, jobs=jobs,
+                              warm=not process_per_cell, log=log, sharded=bool(shard))
+    return _finish(sweep, results_dir, statuses)
+
+
+def _gather(config, overrides, results):
+    sweep = load(config, overrides)
+    _tables(sweep, os.path.join(results, sweep.name))
+    return 0
+
+
+def _eval(config, overrides, only, results, runs):
+    sweep = load(config, overrides)
+    cells = runner.select(sweep.cells, only)
+    from sweep.reevaluate import reevaluate
+    statuses = reevaluate(sweep, cells, results, runs, log=_log(None))
+    statuses = {k: FINISHED if v == "evaluated" else v for k, v in statuses.items() if not v.startswith("skipped")}
+    return _finish(sweep, os.path.join(results, sweep.name), statuses)
+
+
+def _submit(config, overrides, **options):
+    """sweep/submit.py reads its many options from a Namespace (build_launch): passed on as one."""
+    return submit.submit(argparse.Namespace(**options), load(config, overrides))
+
+
+def _tables(sweep, results_dir):
     built = tables.gather(sweep.name, sweep.cells, results_dir)
     print(f"tables: {os.path.join(results_dir, 'tables.md')} ({built['counts']})")
-    if args.command == "gather":
-        return 0
+
+
+def _finish(sweep, results_dir, statuses):
+    """run, eval: the tables, then each cell without a result on stderr; the exit code."""
+    _tables(sweep, results_dir)
     for cid, status in statuses.items():
         if status != FINISHED:
             print(f"  {status}: {cid}", file=sys.stderr)
@@ -167,19 +272,31 @@ def _results_dir(path, results_root):
     raise SweepConfigError(f"compare: {path!r} is neither a result folder nor a sweep file")
 
 
-def _compare(args):
+def _compare(a, b, out, results):
+    """Prints the Markdown of B minus A; writes it to `out` only when given."""
     from sweep import compare
-    if not args.other:
-        raise SweepConfigError("compare needs two result folders or sweep files: run_sweep.py compare A B")
-    a, b = (_results_dir(p, args.results) for p in (args.config, args.other))
+    a, b = (_results_dir(p, results) for p in (a, b))
     found = compare.compare(a, b)
     if not found["cells"]:
         raise SweepConfigError(f"compare: no finished cell of {a} has the settings of one in {b}")
-    out = args.out or compare.default_out(a, b, args.results)
     print(compare.markdown(found))
-    print(f"written: {compare.write(found, out)}")
+    if out:
+        print(f"written: {compare.write(found, out)}", file=sys.stderr)
     return 0
 
 
+def _quiet_broken_pipe(run):
+    """run(); a reader that went away (`plan | head -1`) ends it quietly, as Python's docs recommend
+    (library/signal.html, "Note on SIGPIPE"): stdout pointed at devnull so the exit flush cannot fail."""
+    try:
+        code = run()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_quiet_broken_pipe(main))

@@ -22,6 +22,31 @@ from importlib import metadata
 
 from common.legacy_keras import use_legacy_keras
 
+
+def parse_args(argv=None):
+    """The command line; defined before the TensorFlow imports so that `--help` and a bad option
+    (`python -m detection.train ...`) answer without starting TensorFlow."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--mode", choices=("train", "eval"), default="train",
+                        help="eval: score the run directory's latest (or --checkpoint) checkpoint with its "
+                             "params.yaml, no training; updates its metrics.json")
+    parser.add_argument("--experiment", help="an experiment name (train mode)")
+    parser.add_argument("--run_dir", required=True)
+    parser.add_argument("--checkpoint", default=None, help="eval mode: a checkpoint prefix (default: the latest)")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="per-replica BN groups: GPUs (split into logical GPUs if fewer), CPU devices or workers")
+    parser.add_argument("--config_file", action="append", default=[])
+    parser.add_argument("--params_override", action="append", default=[])
+    args = parser.parse_args(argv)
+    if args.mode == "train" and not args.experiment:
+        parser.error("--experiment is required in train mode")
+    return args
+
+
+if __name__ == "__main__":
+    parse_args()  # --help, a missing or bad option: exits here, before TensorFlow is imported
+
+
 use_legacy_keras()
 
 import tensorflow as tf  # noqa: E402
@@ -295,20 +320,7 @@ def load_params(experiment, overrides=(), config_files=()):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=("train", "eval"), default="train",
-                        help="eval: score the run directory's latest (or --checkpoint) checkpoint with its "
-                             "params.yaml, no training; updates its metrics.json")
-    parser.add_argument("--experiment", help="an experiment name (train mode)")
-    parser.add_argument("--run_dir", required=True)
-    parser.add_argument("--checkpoint", default=None, help="eval mode: a checkpoint prefix (default: the latest)")
-    parser.add_argument("--replicas", type=int, default=None,
-                        help="per-replica BN groups: GPUs (split into logical GPUs if fewer), CPU devices or workers")
-    parser.add_argument("--config_file", action="append", default=[])
-    parser.add_argument("--params_override", action="append", default=[])
-    args = parser.parse_args(argv)
-    if args.mode == "train" and not args.experiment:
-        parser.error("--experiment is required in train mode")
+    args = parse_args(argv)
     try:
         if args.mode == "eval":
             result = evaluate_run(args.run_dir, args.checkpoint)

@@ -4,9 +4,9 @@ A and B are result folders (holding cells/) or sweep files (their results/<sweep
 matched by their resolved settings (every identity field but the sweep and block names), so two
 sweeps with different names, or a fresh run against a committed reference, line up cell by cell.
 Per (block, norm, B): the mean difference B - A over matched cells with its 95% t interval, and
-each side's seed spread. Cells present on one side only are listed.
+each side's seed spread. Cells present on one side only are listed. The command prints the Markdown
+on stdout and writes a file only with --out.
 """
-import os
 
 from common.storage import write_atomic
 from sweep.cell import Cell, identity_of
@@ -87,8 +87,3 @@ def markdown(found):
 def write(found, out):
     write_atomic(out, markdown(found))
     return out
-
-
-def default_out(a_dir, b_dir, results_root):
-    name = lambda p: os.path.normpath(p).replace(os.sep, "_").strip("_.")  # noqa: E731
-    return os.path.join(results_root, "compare", f"{name(b_dir)}_minus_{name(a_dir)}.md")

@@ -44,6 +44,7 @@ class Launch:
     node_selector: tuple = ()   # ((key, value), ...)
     tolerations: tuple = ()     # (toleration dict, ...)
     grace_seconds: int = 120    # k8s terminationGracePeriodSeconds: time for the cells to save
+    overrides: tuple = ()       # run_sweep.py --set KEY=VALUE texts: every task applies them too
 
     @property
     def has_pretrain(self):
@@ -56,6 +57,7 @@ class Launch:
 
     def run_args(self, *extra):
         args = [self.python, RUNNER, "run", self.config, "--results", self.results, "--runs", self.runs, *extra]
+        args += [word for text in self.overrides for word in ("--set", text)]
         return args + (["--allow-cpu"] if self.allow_cpu else [])
 
 

@@ -77,8 +77,11 @@ def plan_path(results_dir):
 
 
 def plan_record(sweep, count=None):
-    return {"format": PLAN_FORMAT, "sweep": sweep.name, "hash": sweep_hash(sweep), "shards": count,
-            "cells": [c.id for c in sweep.cells]}
+    record = {"format": PLAN_FORMAT, "sweep": sweep.name, "hash": sweep_hash(sweep), "shards": count,
+              "cells": [c.id for c in sweep.cells]}
+    if sweep.overrides:  # run_sweep.py --set: part of the resolved cells (and so of the hash) already
+        record["overrides"] = list(sweep.overrides)
+    return record
 
 
 def ensure_plan(sweep, results_dir, count=None, option="--shard"):

@@ -57,11 +57,79 @@ class Sweep:
     pretrain: object    # ((key, value), ...) of the pretrain step, or None
     data: tuple         # ((key, value), ...): kind 'embedded' or the COCO-format files
     source: str         # the file it was read from
+    overrides: tuple = ()  # the `--set KEY=VALUE` texts applied to the file, in order
 
 
-def load(path):
-    """Reads and validates a sweep file (a regular file of at most 1 MiB); returns its Sweep."""
-    return parse(_read(path), str(path))
+def load(path, overrides=()):
+    """Reads and validates a sweep file (a regular file of at most 1 MiB); returns its Sweep.
+
+    overrides: `KEY=VALUE` texts (run_sweep.py --set), each a dotted path into the document (jobs,
+    base.replicas, blocks.scratch.grid.seed) and a YAML value, applied to the parsed document before
+    it is validated, so an override is checked exactly like the same edit of the file; an error it
+    causes names it."""
+    document = _read(path)
+    if not overrides:
+        return parse(document, str(path))
+    pairs = [_override(text) for text in overrides]
+    for key, value, text in pairs:
+        document = _apply(document, key, value, text)
+    try:
+        sweep = parse(document, str(path))
+    except SweepConfigError as error:
+        raise SweepConfigError(f"{error} ({_blame(str(error), pairs)})") from error
+    return dataclasses.replace(sweep, overrides=tuple(text for _, _, text in pairs))
+
+
+def _override(text):
+    """`KEY=VALUE` -> (key path, value parsed as YAML, text)."""
+    key, sep, value = str(text).partition("=")
+    if not sep or not re.fullmatch(r"[^.\s=]+(\.[^.\s=]+)*", key):
+        raise SweepConfigError(f"--set {text!r:.80}: expected KEY=VALUE with a dotted KEY (e.g. base.replicas=4, "
+                               f"blocks.scratch.grid.seed=[0,1])")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise SweepConfigError(f"--set {text}: malformed YAML value: {problem}") from error
+    return key.split("."), parsed, text
+
+
+def _apply(document, path, value, text):
+    """The document with `value` at `path`; missing mappings on the way are created (the validation
+    then names an unknown key). A key may itself hold dots (a block named `a.b`): the longest
+    existing key wins."""
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise SweepConfigError(f"--set {text}: the file is not a mapping")
+    node, rest, walked = document, list(path), []
+    while len(rest) > 1:
+        for size in range(len(rest) - 1, 0, -1):  # longest existing key first
+            key = ".".join(rest[:size])
+            if key in node:
+                break
+        else:
+            size, key = 1, rest[0]
+        walked.append(key)
+        rest = rest[size:]
+        if node.get(key) is None:
+            node[key] = {}
+        if not isinstance(node[key], dict):
+            raise SweepConfigError(f"--set {text}: {'.'.join(walked)} is {type(node[key]).__name__} "
+                                   f"{node[key]!r:.40}, not a mapping")
+        node = node[key]
+    node[".".join(rest)] = value
+    return document
+
+
+def _blame(message, pairs):
+    """Which --set an error comes from: the one whose key the error's path starts with (or is inside)."""
+    where_ = message.split(":", 1)[0].strip()
+    for key, _, text in pairs:
+        dotted = ".".join(key)
+        if where_ == dotted or where_.startswith(dotted + ".") or dotted.startswith(where_ + "."):
+            return f"from --set {text}"
+    return "with " + ", ".join(f"--set {text}" for _, _, text in pairs)
 
 
 def _read(path):

@@ -19,19 +19,25 @@ K8S_REPO = "/app"      # where Dockerfile puts this repository in the image
 SLURM_OPTIONS = ("partition", "account", "qos", "constraint")  # passed through as #SBATCH --<option>=VALUE
 
 
-def add_arguments(parser):
-    """The submit options (and --parallel, --shards, --gpus-per-cell, --step-seconds, which plan uses too)."""
-    group = parser.add_argument_group("submit (plan uses --step-seconds, --parallel, --shards, --gpus-per-cell)")
+def add_cost_arguments(parser):
+    """The options plan and submit share: the cost (--step-seconds) and the array's shape."""
+    group = parser.add_argument_group("cost and shards (plan, submit)")
     add = group.add_argument
-    add("--engine", choices=["slurm", "k8s"], help="the cluster's scheduler")
+    add("--step-seconds", default=None, help="print GPU-hours and wall time from S seconds per "
+        "step, or from a FILE of `python -m benchmarks.gpu_check --out FILE`")
     add("--parallel", type=int, default=8, help="shards running at once (default 8)")
     add("--gpus-per-cell", type=int, default=None,
         help="GPUs each task (each worker) gets (default: the cells' replicas, 0 for the embedded scale)")
     add("--shards", type=int, default=None, help="array size (default: one shard per cell)")
     add("--workers-per-cell", type=int, default=1,
         help="machines (SLURM nodes, k8s pods) per cell: replicas = workers x local (default 1)")
-    add("--step-seconds", default=None, help="plan, submit: print GPU-hours and wall time from S seconds per "
-        "step, or from a FILE of `python -m benchmarks.gpu_check --out FILE`")
+
+
+def add_arguments(parser):
+    """The submit-only options: the engine and the site's (plus add_cost_arguments)."""
+    group = parser.add_argument_group("submit")
+    add = group.add_argument
+    add("--engine", choices=["slurm", "k8s"], help="the cluster's scheduler")
     add("--repo", default=REPO_ROOT, help="this repository on the cluster (default: here; k8s: /app in the image)")
     add("--python", default=None, help="the interpreter on the nodes (SLURM default: `python` with --setup, "
         "else this one, sys.executable; k8s: python)")
@@ -168,7 +174,7 @@ def build_launch(args, sweep):
         python = python or ("python" if args.setup else sys.executable)
     return launch.Launch(sweep=sweep, config=config, shards=count, parallel=args.parallel, gpus_per_cell=gpus,
                          results=results, runs=runs, repo=repo, python=python, allow_cpu=args.allow_cpu,
-                         workers=workers, **site)
+                         workers=workers, overrides=sweep.overrides, **site)
 
 
 def _manifest_file(manifest):
@@ -226,5 +232,6 @@ def submit(args, sweep):
                 print(f"error: {shlex.join(command)} exited with {done.returncode}", file=sys.stderr)
                 return 1
     where = "  (where the volume is mounted)" if args.engine == "k8s" and not is_remote(spec.results) else ""
-    print(f"then gather with: python run_sweep.py gather {_relative(sweep.source)} --results {spec.results}{where}")
+    sets = "".join(f" --set {shlex.quote(text)}" for text in sweep.overrides)
+    print(f"then gather with: python run_sweep.py gather {_relative(sweep.source)}{sets} --results {spec.results}{where}")
     return 0

@@ -44,7 +44,7 @@ def test_compare_matches_cells_by_settings_and_lists_the_one_sided(tmp_path):
     assert sum("-bn-" in i for i in found["only_b"]) == 2
 
 
-def test_compare_command_writes_its_table_and_refuses_a_bad_side(tmp_path):
+def test_compare_command_prints_its_table_writes_it_with_out_and_refuses_a_bad_side(tmp_path):
     a = _sweep("a", "scratch", ["bn"], [0])
     for side, ap in (("a", 0.2), ("b", 0.25)):
         for cell in a.cells:
@@ -53,7 +53,11 @@ def test_compare_command_writes_its_table_and_refuses_a_bad_side(tmp_path):
     done = subprocess.run([sys.executable, "run_sweep.py", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
                            "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert "| scratch: bn | 16 | 1 | +5.00 |" in out.read_text()
+    assert "| scratch: bn | 16 | 1 | +5.00 |" in out.read_text() and out.read_text().strip() == done.stdout.strip()
+    printed = subprocess.run([sys.executable, "run_sweep.py", "compare", str(tmp_path / "a"), str(tmp_path / "b"),
+                              "--results", str(tmp_path / "results")], cwd=ROOT, capture_output=True, text=True)
+    assert printed.returncode == 0 and "| scratch: bn | 16 | 1 | +5.00 |" in printed.stdout, printed.stderr
+    assert not (tmp_path / "results").exists()  # without --out: stdout only (no results/compare/)
     bad = subprocess.run([sys.executable, "run_sweep.py", "compare", str(tmp_path / "a"), str(tmp_path / "nope")],
                          cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "nope" in bad.stderr and "neither a result folder nor a sweep file" in bad.stderr

@@ -28,9 +28,9 @@ def _base(**changes):
 def _cli(tmp_path, command, config, *extra, timeout=PLAN_TIMEOUT):
     env = dict(os.environ, FRN_BENCH_DATA=str(tmp_path / "generated"), CUDA_VISIBLE_DEVICES="-1",
                TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run([sys.executable, "run_sweep.py", command, str(config), "--results", str(tmp_path / "results"),
-                             "--runs", str(tmp_path / "runs"), *extra], cwd=ROOT, capture_output=True, text=True,
-                            timeout=timeout, env=env)
+    roots = ["--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")] if command != "plan" else []
+    result = subprocess.run([sys.executable, "run_sweep.py", command, str(config), *roots, *extra], cwd=ROOT,
+                            capture_output=True, text=True, timeout=timeout, env=env)
     return result
 
 
