@@ -4,9 +4,8 @@ The AP points are the cell's evaluations during training (`scaling.evals`); the 
 AP the tables report (never the best step's). Cells without curves (pending, or recorded before
 curves were kept) are left out.
 """
-import io
 
-from common.storage import write_atomic
+from sweep.figures import save_png
 from sweep.results import FINISHED
 
 
@@ -48,8 +47,4 @@ def plot(cells, results, path, title):
     if labelled:
         loss_ax.legend(fontsize=7)
     fig.suptitle(f"{title}: one line per cell; large dot = the final AP the tables report", fontsize=9)
-    fig.tight_layout()
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=100)
-    plt.close(fig)
-    write_atomic(path, image.getvalue())
+    save_png(fig, path, dpi=100)

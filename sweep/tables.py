@@ -11,6 +11,7 @@ import statistics
 from common.coco_stats import STATS
 from common.storage import write_atomic, write_json_atomic
 from sweep import curves
+from sweep.figures import legend_if_any, save_png
 from sweep.results import DIVERGED, FAILED, FINISHED, check_result, read_cell_results
 from sweep.stats import LEVEL, interval, paired
 
@@ -251,13 +252,8 @@ def plot(tables, path):
     spread = "one seed" if tables["seeds"] == [1] else f"mean ± {LEVEL:.0%} CI over seeds"
     ax.set_title(f"sweep {tables['sweep']}: {spread}", fontsize=9)
     ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # nothing finished yet: no legend (matplotlib would warn)
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, image.getvalue())
+    legend_if_any(ax, fontsize=7)  # nothing finished yet: no legend
+    save_png(fig, path)
 
 
 def gather(name, cells, results_dir, with_plot=True):

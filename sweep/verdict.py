@@ -8,7 +8,6 @@ sweep/stats.py), so a rung reads here exactly as in its tables.md. A rung withou
 "not run yet". Works mid-ladder, like `gather`; no TensorFlow.
 """
 import argparse
-import io
 import os
 import sys
 
@@ -16,6 +15,7 @@ from common.paths import RESULTS_ROOT
 from common.storage import StorageError, write_atomic, write_json_atomic
 from sweep import ladder, tables
 from sweep.errors import SweepConfigError
+from sweep.figures import legend_if_any, save_png
 from sweep.results import FINISHED
 from sweep.stats import LEVEL
 
@@ -97,13 +97,8 @@ def plot(verdict, path):
         ax.set_ylabel(f"FRN - {norm}, COCO AP x100 (paired, {LEVEL:.0%} CI)")
         ax.set_title(f"FRN minus {norm}", fontsize=9)
         ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
-    image = io.BytesIO()
-    fig.savefig(image, format="png", dpi=110)
-    plt.close(fig)
-    write_atomic(path, image.getvalue())
+        legend_if_any(ax, fontsize=7)
+    save_png(fig, path)
 
 
 def gather(ladder_file, results_root=RESULTS_ROOT, with_plot=True):
