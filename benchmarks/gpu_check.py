@@ -103,6 +103,9 @@ def embedded_cell(replicas, steps, batch):
     if SMOKE:
         env["CUDA_VISIBLE_DEVICES"] = "-1"
     start = time.time()
+    # the embedded data first, written by a CPU-only child: this process must not start TensorFlow's runtime yet
+    subprocess.run([sys.executable, "-c", "from detection.data import embedded; embedded.ensure()"], cwd=REPO_ROOT,
+                   env=dict(env, CUDA_VISIBLE_DEVICES="-1"), check=True)
     done = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     if done.returncode:
         raise SystemExit(f"the embedded cell failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
