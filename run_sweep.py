@@ -15,7 +15,7 @@
     python run_sweep.py compare A B [--out FILE]         AP of B minus A, cells matched by their settings, as
                                                          Markdown on stdout (and in FILE with --out); A, B:
                                                          result folders or sweep files
-    plan and submit with --step-seconds S|FILE also print the GPU-hours and the wall time (sweep/cost.py).
+    plan and submit with --step-seconds S|FILE also print the GPU-hours and the wall time (sweep/cluster/cost.py).
     plan, run, submit, gather, eval with --set KEY=VALUE (repeatable) override a key of the sweep file:
     a dotted path (jobs, base.replicas, scaling.base_steps, blocks.scratch.grid.seed) and a YAML value
     (4, [0, 1], null), validated like the same edit of the file; the cells (and their ids) change as
@@ -43,16 +43,30 @@ import sys
 
 from common.paths import REPO_ROOT, RESULTS_ROOT, RUNS_ROOT
 from common.storage import StorageError
-from sweep import runner, shards, submit, tables
-from sweep.child import PREEMPTED_EXIT
+from sweep.cluster import shards, submit
 from sweep.errors import SweepConfigError
-from sweep.keys import MAX_JOBS
-from sweep.plan import describe
-from sweep.results import DIVERGED, FINISHED
-from sweep.spec import load
+from sweep.execution import runner
+from sweep.grid.keys import MAX_JOBS
+from sweep.grid.plan import describe
+from sweep.grid.selection import select
+from sweep.grid.spec import load
+from sweep.reports import tables
+from sweep.store import layout
+from sweep.store.status import (
+    DIVERGED,
+    EVALUATED,
+    EXIT_BAD_INPUT,
+    EXIT_NOT_FINISHED,
+    EXIT_OK,
+    FINISHED,
+    PREEMPTED,
+    PREEMPTED_EXIT,
+    SKIPPED,
+    WORKER_DONE,
+)
 
 DEFAULT_CONFIG = os.path.join(REPO_ROOT, "configs", "default.yaml")
-RESULTS = (FINISHED, DIVERGED, runner.WORKER_DONE)  # exit 0 (a non-chief worker's cell: the chief recorded it)
+RESULTS = (FINISHED, DIVERGED, WORKER_DONE)  # exit 0 (a non-chief worker's cell: the chief recorded it)
 COMMANDS = ("plan", "run", "gather", "submit", "eval", "compare")
 
 
@@ -103,7 +117,7 @@ def build_parser():
     run.add_argument("--allow-cpu", action="store_true", help="let scale: paper cells run without GPUs (tests)")
     run.add_argument("--process-per-cell", action="store_true",
                      help="a fresh process for every cell instead of one warm worker per lane "
-                          "(sweep/cell_worker.py); same results, slower")
+                          "(sweep/execution/cell_worker.py); same results, slower")
     run.add_argument("--dry-run", action="store_true", help="list the cells instead (the plan command)")
 
     gather = command("gather", _gather, "[CONFIG] [--set KEY=VALUE] [--results DIR]",
@@ -156,7 +170,7 @@ def main(argv=None):
         return handler(**options)
     except SweepConfigError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except StorageError as error:  # disk full, permissions: what was written before stays
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -165,7 +179,7 @@ def main(argv=None):
 def _plan(config, overrides, only, **cost):
     """Prints every selected cell and the totals (and the cost with --step-seconds)."""
     sweep = load(config, overrides)
-    cells = runner.select(sweep.cells, only)
+    cells = select(sweep.cells, only)
     costs = submit.cost_lines(argparse.Namespace(**cost), sweep, cells) if cost else []
     print("\n".join(describe(sweep.name, cells, sweep.overrides) + costs))
     return 0
@@ -177,15 +191,14 @@ def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, 
     sweep = load(config, overrides)
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise SweepConfigError(f"--jobs: {jobs} is out of range; valid: 1 to {MAX_JOBS}")
-    cells = runner.select(sweep.cells, only)
+    cells = select(sweep.cells, only)
     runner.install_signal_handlers()  # first: a signal during preflight stops the run cleanly
     shard = shards.parse_shard(shard)
     if shard:
-        selected = set(cells)
-        cells = [c for c in shards.partition(sweep.cells, shard[1])[shard[0]] if c in selected]
+        cells = shards.task_cells(sweep, cells, shard)
     elif stage == "cells":
         runner.check_roots(results, runs)
-    from sweep import preflight_child  # every cell checked before any trains, TensorFlow in a child
+    from sweep.execution import preflight_child  # every cell checked before any trains, TensorFlow in a child
     try:
         preflight_child.check(cells, allow_cpu=allow_cpu)
     except RuntimeError:
@@ -194,7 +207,7 @@ def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, 
     if runner.stopping():  # signalled before any cell started: nothing to save, requeue
         print("stopped on a signal before any cell started", file=sys.stderr)
         return PREEMPTED_EXIT
-    results_dir = os.path.join(results, sweep.name)
+    results_dir = layout.results_dir(results, sweep.name)
     if shard:
         shards.ensure_plan(sweep, results_dir, shard[1])
     log = _log(shard)
@@ -202,33 +215,33 @@ def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, 
         statuses = runner.run_pretrain_stage(sweep, results, runs, log)
     else:
         statuses = runner.run(sweep, cells, results_root=results, runs_root=runs, jobs=jobs,
-                              warm=not process_per_cell, log=log, sharded=bool(shard))
+                              warm=not process_per_cell, log=log, coordination=shards.ShardTask() if shard else None)
     return _finish(sweep, results_dir, statuses)
 
 
 def _gather(config, overrides, results):
     sweep = load(config, overrides)
-    _tables(sweep, os.path.join(results, sweep.name))
+    _tables(sweep, layout.results_dir(results, sweep.name))
     return 0
 
 
 def _eval(config, overrides, only, results, runs):
     sweep = load(config, overrides)
-    cells = runner.select(sweep.cells, only)
-    from sweep.reevaluate import reevaluate
+    cells = select(sweep.cells, only)
+    from sweep.execution.reevaluate import reevaluate
     statuses = reevaluate(sweep, cells, results, runs, log=_log(None))
-    statuses = {k: FINISHED if v == "evaluated" else v for k, v in statuses.items() if not v.startswith("skipped")}
-    return _finish(sweep, os.path.join(results, sweep.name), statuses)
+    statuses = {k: FINISHED if v == EVALUATED else v for k, v in statuses.items() if not v.startswith(SKIPPED)}
+    return _finish(sweep, layout.results_dir(results, sweep.name), statuses)
 
 
 def _submit(config, overrides, **options):
-    """sweep/submit.py reads its many options from a Namespace (build_launch): passed on as one."""
+    """sweep/cluster/submit.py reads its many options from a Namespace (build_launch): passed on as one."""
     return submit.submit(argparse.Namespace(**options), load(config, overrides))
 
 
 def _tables(sweep, results_dir):
     built = tables.gather(sweep.name, sweep.cells, results_dir)
-    print(f"tables: {os.path.join(results_dir, 'tables.md')} ({built['counts']})")
+    print(f"tables: {layout.report_path(results_dir, 'tables.md')} ({built['counts']})")
 
 
 def _finish(sweep, results_dir, statuses):
@@ -243,9 +256,9 @@ def _finish(sweep, results_dir, statuses):
 def exit_code(statuses):
     """75 when a cell stopped on a signal (and saved), else 1 when one has no result, else 0."""
     statuses = list(statuses)
-    if runner.PREEMPTED in statuses:
+    if PREEMPTED in statuses:
         return PREEMPTED_EXIT
-    return 1 if any(s not in RESULTS for s in statuses) else 0
+    return EXIT_NOT_FINISHED if any(s not in RESULTS for s in statuses) else EXIT_OK
 
 
 def _log(shard):
@@ -268,13 +281,13 @@ def _results_dir(path, results_root):
     if os.path.isdir(path):
         return path
     if os.path.isfile(path):
-        return os.path.join(results_root, load(path).name)
+        return layout.results_dir(results_root, load(path).name)
     raise SweepConfigError(f"compare: {path!r} is neither a result folder nor a sweep file")
 
 
 def _compare(a, b, out, results):
     """Prints the Markdown of B minus A; writes it to `out` only when given."""
-    from sweep import compare
+    from sweep.reports import compare
     a, b = (_results_dir(p, results) for p in (a, b))
     found = compare.compare(a, b)
     if not found["cells"]:

@@ -15,9 +15,11 @@ import tempfile
 import time
 
 from common.storage import write_json_atomic
-from sweep import tables
-from sweep.results import DIVERGED, FAILED, FINISHED, RESULT_FORMAT, cell_result_path, read_cell_results
-from sweep.spec import parse
+from sweep.grid.spec import parse
+from sweep.reports import tables
+from sweep.store.layout import cell_result_path
+from sweep.store.results import RESULT_FORMAT, read_cell_results
+from sweep.store.status import DIVERGED, FAILED, FINISHED
 
 NORMS = ["bn", "sync_bn", "frozen_bn", "batch_renorm", "gn", "ln", "in", "frn", "frn_relu", "frn_learned_eps"]
 SWEEP = {"sweep": "gather_bench", "detector": "retinanet", "data": "embedded",

@@ -116,7 +116,7 @@ def embedded_cell(replicas, steps, batch):
 
 
 def step_record(times, dtypes, device, size, batch):
-    """What --out writes (sweep/cost.py reads it): seconds per step per norm at `batch` images per GPU
+    """What --out writes (sweep/cluster/cost.py reads it): seconds per step per norm at `batch` images per GPU
     and `size` px, in float32 without XLA as the cells train (else the first dtype measured)."""
     dtype = "float32" if "float32" in dtypes else dtypes[0]
     seconds = {k: v for k, v in times[(dtype, False)].items() if k != "stock MG bn"}  # ours: bn, frn, gn

@@ -89,7 +89,7 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     sweep_file = write_tiny_sweep(work)
-    from sweep.spec import load
+    from sweep.grid.spec import load
     sweep = load(str(sweep_file))
     name, cells = sweep.name, sweep.cells
 

@@ -16,9 +16,9 @@ import os
 import statistics
 
 from common.paths import REPO_ROOT
-from sweep.cell import Cell
-from sweep.results import FINISHED
-from sweep.spec import load
+from sweep.grid.cell import Cell
+from sweep.grid.spec import load
+from sweep.store.status import FINISHED
 
 REFERENCE = os.path.join(REPO_ROOT, "results", "reference", "embedded_study")
 

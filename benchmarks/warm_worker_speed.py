@@ -1,4 +1,4 @@
-"""A process per cell against one warm worker per lane (sweep/cell_worker.py), in one run on this machine.
+"""A process per cell against one warm worker per lane (sweep/execution/cell_worker.py), in one run on this machine.
 
     python -m benchmarks.warm_worker_speed                          # the default's 3 from-scratch B=16 cells
     python -m benchmarks.warm_worker_speed configs/default.yaml --only 'scratch-*'   # any sweep and subset

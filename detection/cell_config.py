@@ -1,6 +1,6 @@
 """A sweep cell -> the Model Garden ExperimentConfig of that run (imports TensorFlow).
 
-The one adapter between the sweep (sweep/cell.py) and Model Garden: it reads the cell's fields
+The one adapter between the sweep (sweep/grid/cell.py) and Model Garden: it reads the cell's fields
 by name and imports nothing of sweep/, so the dependency runs sweep -> detection only.
 """
 import json
@@ -70,4 +70,24 @@ def experiment_config(cell, init_checkpoint=None, generate_data=True):
     if overrides:
         params.override(_nested(overrides), is_strict=True)
     group_norm_width.apply(params.task.model, cell.gn_groups_policy)  # after overrides: they may change widths
+    return params
+
+
+def pretrain_experiment(spec, source):
+    """The sweep's pretrain step (sweep/execution/pretrain_main.py, FRN Sec. 4.2's ImageNet stand-in):
+    the embedded RetinaNet with `spec['norm']` (BN) everywhere on the generated `source` dataset,
+    `spec`'s batch, lr, steps and seed, deterministic input, evaluated once at the end."""
+    params = exp_factory.get_exp_config("frn_retinanet_embedded")
+    experiments.use_dataset(params, source)
+    for norm in norm_configs(params.task.model).values():
+        norm.norm, norm.bn_momentum = spec["norm"], 0.9
+    task = params.task
+    task.train_data.global_batch_size = spec["batch"]
+    task.train_data.seed = task.validation_data.seed = spec["seed"]
+    task.train_data.deterministic = task.validation_data.deterministic = True
+    experiments.schedule(params, spec["lr"], spec["steps"], spec["steps"] // 10)
+    every = max(1, min(50, spec["steps"] // 4))
+    params.trainer.steps_per_loop = params.trainer.summary_interval = every
+    params.trainer.checkpoint_interval = max(every, spec["steps"] // 4 // every * every)
+    params.trainer.validation_interval = spec["steps"]  # evaluated once, at the end
     return params

@@ -49,7 +49,7 @@ class RetinaNet(mg_retinanet.RetinaNet):
 @dataclasses.dataclass
 class SelectionSplit(hyperparams.Config):
     """A second validation split on which lr multipliers are chosen (the reported AP stays on
-    `validation_data` / `annotation_file`); empty: none. Evaluated after training (detection/train.py)."""
+    `validation_data` / `annotation_file`); empty: none. Evaluated after training (detection/checkpoint_evaluation.py)."""
     input_path: str = ""
     annotation_file: str = ""
 

@@ -9,6 +9,13 @@ so the experiments set recovery_max_trials = 0 and this check, which runs first,
 import math
 
 
+def first_nonfinite_step(losses):
+    """The first step at which any loss curve ({tag: [[step, value], ...]}, a result's `losses`) is NaN
+    or inf, or None: a divergence inside a summary interval whose loop mean stayed finite."""
+    steps = [step for points in losses.values() for step, value in points if not math.isfinite(value)]
+    return min(steps) if steps else None
+
+
 class Diverged(RuntimeError):
     """Training loss became NaN/inf or exceeded trainer.loss_upper_bound; `step` is where it stopped."""
 

@@ -13,7 +13,9 @@ from official.core import config_definitions as cfg
 from official.core import exp_factory
 from official.modeling import optimization
 
-from detection import configs
+from backbones.base import scaled
+from backbones.resnet_v1 import STAGE_FILTERS, ResNetV1
+from detection import configs, detectors
 from detection.data import embedded
 
 PAPER_BATCH, PAPER_STEPS, PAPER_REPLICAS = 64, 125_000, 8
@@ -154,3 +156,31 @@ def frn_faster_rcnn_embedded() -> cfg.ExperimentConfig:
     model.roi_generator.test_num_proposals = 128
     model.roi_generator.pre_nms_top_k = model.roi_generator.test_pre_nms_top_k = 1000
     return config
+
+
+def _widest_normalized(model):
+    """Channels of the widest normalized layer: the last ResNet stage's 4 x filters (bottleneck output)."""
+    return 4 * scaled(STAGE_FILTERS[-1], ResNetV1.width(model.backbone.resnet_v1.variant))
+
+
+def check_detector_facts():
+    """Raises ImportError when detection/detectors.py (the sweep's TensorFlow-free copy) disagrees
+    with a registered experiment: its name, components, coarsest stride or widest normalized layer."""
+    problems = []
+    for detector in detectors.DETECTORS:
+        for scale in detectors.SCALES:
+            name = detectors.experiment_name(detector, scale)
+            if name not in NAMES:
+                problems.append(f"{name} is not registered (registered: {', '.join(NAMES)})")
+                continue
+            model = exp_factory.get_exp_config(name).task.model
+            facts = {"components": (tuple(configs.norm_configs(model)), detectors.COMPONENTS[detector]),
+                     "coarsest stride": (2 ** model.max_level, detectors.COARSEST_STRIDE[(detector, scale)]),
+                     "widest channels": (_widest_normalized(model), detectors.WIDEST_CHANNELS[scale])}
+            problems += [f"{name}: {what} {actual} in the experiment, {listed} in detection/detectors.py"
+                         for what, (actual, listed) in facts.items() if actual != listed]
+    if problems:
+        raise ImportError("; ".join(problems))
+
+
+check_detector_facts()

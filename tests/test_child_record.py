@@ -1,7 +1,7 @@
 """A unit's result is written once: a duplicate task of a job array never replaces a finished result."""
 import json
 
-from sweep.child import record
+from sweep.execution.child import record
 
 
 def test_the_first_finished_result_stays(tmp_path, capsys):

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import run_sweep
-from sweep import launch
-from sweep.spec import load
+from sweep.cluster import launch
+from sweep.grid.spec import load
 from tests.test_sweep_run import _fake_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +61,7 @@ def test_no_arguments_is_run_on_the_embedded_default():
 
 
 def test_every_launch_file_command_line_parses(tmp_path):
-    """What sweep/launch.py and sweep/k8s.py write (run_args) is a valid `run` command line."""
+    """What sweep/cluster/launch.py and sweep/cluster/k8s.py write (run_args) is a valid `run` command line."""
     sweep = load(DEFAULT, ["jobs=1"])
     spec = launch.Launch(sweep=sweep, config="configs/default.yaml", shards=2, parallel=1, gpus_per_cell=0,
                          results="gs://b/r", runs="gs://b/runs", repo=ROOT, python="python", allow_cpu=True,

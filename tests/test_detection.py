@@ -8,7 +8,7 @@ import tf_keras
 from official.core import task_factory
 
 from detection import coco_scoring
-from detection.train import run_cell
+from detection.cell_training import run_cell
 from detection.validate import ConfigError
 from norm_layers import FilterResponseNormalization
 from tests.detection_data import tiny_dataset, tiny_experiment

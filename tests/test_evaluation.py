@@ -1,5 +1,5 @@
 """AP during training, eval-only, per-category AP, saved detections and the HParams summary, on
-one tiny trained RetinaNet cell (detection/train.py, detection/evaluation.py)."""
+one tiny trained RetinaNet cell (detection/cell_training.py, detection/checkpoint_evaluation.py, detection/evaluation.py)."""
 import contextlib
 import gzip
 import io
@@ -14,7 +14,8 @@ from pycocotools.cocoeval import COCOeval
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from detection import hparams_summary
-from detection.train import evaluate_run, load_run_params, run_cell
+from detection.cell_training import run_cell
+from detection.checkpoint_evaluation import evaluate_run, load_run_params
 from tests.detection_data import tiny_dataset, tiny_experiment
 
 STEPS, EVERY = 24, 8

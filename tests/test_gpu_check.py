@@ -5,7 +5,7 @@ import re
 import subprocess
 import sys
 
-from sweep.cost import load_step_time
+from sweep.cluster.cost import load_step_time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

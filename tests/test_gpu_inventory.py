@@ -86,7 +86,7 @@ def test_the_runner_never_imports_tensorflow(tmp_path):
     from tests.tiny_sweep import write_tiny_sweep
     sweep_file = write_tiny_sweep(tmp_path, name="notf")
     code = ("import sys, run_sweep\n"
-            "from sweep import runner\n"
+            "from sweep.execution import runner\n"
             "runner.run = lambda *a, **k: {}\n"  # preflight and the plan, not the training
             "rc = run_sweep.main(['run', sys.argv[1], '--results', sys.argv[2], '--runs', sys.argv[3]])\n"
             "print('TF' if 'tensorflow' in sys.modules else 'NO-TF', rc)\n")

@@ -18,7 +18,7 @@ from detection.configs import norm_configs
 from detection.norm_stats import channels_per_group, group_norm_stats
 from norm_layers.group_policy import group_count
 from norm_layers.registry import gn_groups
-from sweep.spec import parse
+from sweep.grid.spec import parse
 from tests.sweep_documents import minimal_sweep
 
 

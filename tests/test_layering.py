@@ -11,9 +11,14 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 ORDER = ["common", "norm_layers", "backbones", "detection", "sweep"]  # each may import only those before it
 # what `run_sweep.py plan` and `gather` import: never TensorFlow or Model Garden
-LIGHT_MODULES = ["run_sweep", "sweep.spec", "sweep.plan", "sweep.tables", "sweep.results", "sweep.runner",
-                 "sweep.claims", "sweep.keys", "sweep.checks", "sweep.cell", "common.storage", "common.paths",
-                 "sweep.ladder", "sweep.verdict", "norm_layers.group_policy"]
+LIGHT_MODULES = ["run_sweep", "sweep.grid.spec", "sweep.grid.plan", "sweep.grid.selection", "sweep.grid.keys",
+                 "sweep.grid.checks", "sweep.grid.cell", "sweep.reports.ladder", "sweep.store.results", "sweep.store.claims",
+                 "sweep.store.layout", "sweep.store.status", "sweep.execution.runner", "sweep.cluster.shards",
+                 "sweep.cluster.submit", "sweep.reports.tables", "sweep.reports.verdict", "common.storage",
+                 "common.paths", "norm_layers.group_policy", "detection.detectors"]
+# the wings of sweep/: each may import sweep.errors and the wings listed for it, never the others
+WINGS = {"grid": set(), "store": {"grid"}, "execution": {"grid", "store"}, "cluster": {"grid", "store"},
+         "reports": {"grid", "store"}}
 
 
 def _first_party_imports(path):
@@ -35,10 +40,47 @@ def test_packages_import_only_the_layers_below_them(package):
     assert not offenders, offenders
 
 
+def _sweep_imports(path):
+    """The sweep sub-packages `path` imports (sweep.grid.spec -> grid; sweep.errors -> errors)."""
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module else [])
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "sweep" and len(parts) > 1:
+                yield parts[1]
+            elif isinstance(node, ast.ImportFrom) and name == "sweep":
+                yield from (alias.name for alias in node.names)
+
+
+def test_sweep_has_exactly_its_wings_and_the_shared_errors():
+    folders = {p.name for p in (ROOT / "sweep").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    modules = {p.name for p in (ROOT / "sweep").glob("*.py")}
+    assert folders == set(WINGS) and modules == {"__init__.py", "errors.py"}, (folders, modules)
+    for wing in WINGS:
+        assert ast.get_docstring(ast.parse((ROOT / "sweep" / wing / "__init__.py").read_text())), wing
+
+
+@pytest.mark.parametrize("wing", WINGS)
+def test_each_wing_of_sweep_imports_only_the_wings_it_may(wing):
+    allowed = WINGS[wing] | {wing, "errors"}
+    offenders = sorted({f"{path.relative_to(ROOT)} imports sweep.{name}"
+                        for path in (ROOT / "sweep" / wing).rglob("*.py")
+                        for name in _sweep_imports(path) if name not in allowed})
+    assert not offenders, offenders
+
+
+def test_the_wing_check_sees_a_violation(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("from sweep.execution import runner\nimport sweep.cluster.shards\nfrom sweep import reports\n")
+    assert set(_sweep_imports(bad)) == {"execution", "cluster", "reports"}
+
+
 def test_the_layering_check_sees_a_violation(tmp_path):
     """The check above would fail on a file that imports upward."""
     bad = tmp_path / "bad.py"
-    bad.write_text("import os\nfrom sweep.spec import load\nif True:\n    import detection.train\n")
+    bad.write_text("import os\nfrom sweep.grid.spec import load\nif True:\n    import detection.train\n")
     assert {"sweep", "detection"} <= set(_first_party_imports(bad))
 
 

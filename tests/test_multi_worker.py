@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from sweep.spec import load
+from sweep.grid.spec import load
 from tests.tiny_sweep import write_tiny_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,7 +30,7 @@ def _ports(count):
 
 
 def _start_workers(sweep_file, tmp_path, ports):
-    """Two runners of the one-shard sweep, worker 0 the chief, as sweep/worker_env.py would start them."""
+    """Two runners of the one-shard sweep, worker 0 the chief, as sweep/cluster/worker_env.py would start them."""
     cluster = {"chief": [f"localhost:{ports[0]}"], "worker": [f"localhost:{ports[1]}"]}
     processes = []
     for kind, index in (("chief", 0), ("worker", 0)):

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from sweep import pretrain_main
+from sweep.execution import pretrain_main
 
 TINY = {"steps": 4, "batch": 4, "lr": 0.01, "images": 12, "image_size": 64, "norm": "bn", "seed": 0}
 

@@ -8,9 +8,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from sweep import shards
+from sweep.cluster import shards
 from sweep.errors import SweepConfigError
-from sweep.spec import load, parse
+from sweep.grid.spec import load, parse
 from tests.sweep_documents import minimal_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -156,7 +156,7 @@ def test_multi_worker_cells_on_slurm_get_nodes_and_a_tf_config_wrapper(tmp_path)
     out, _ = _submit(tmp_path, "slurm", PAPER, "--workers-per-cell", "2")
     script = (out / "coco_retinanet_paper.sbatch").read_text()
     for directive in ("#SBATCH --nodes=2", "#SBATCH --ntasks-per-node=1", "#SBATCH --gres=gpu:4",
-                      "-m sweep.worker_env slurm --gpus-per-task 4 -- ", "--shard auto"):
+                      "-m sweep.cluster.worker_env slurm --gpus-per-task 4 -- ", "--shard auto"):
         assert directive in script, directive
     assert subprocess.run(["bash", "-n", str(out / "coco_retinanet_paper.sbatch")]).returncode == 0
     refused = subprocess.run([sys.executable, "run_sweep.py", "submit", PAPER, "--engine", "slurm", "--out",
@@ -176,14 +176,14 @@ def test_multi_worker_cells_on_kubernetes_pass_the_schema(tmp_path):
     assert (job["spec"]["completions"], job["spec"]["parallelism"]) == (8, 12)  # 2 pods per shard
     pod = job["spec"]["template"]["spec"]
     assert pod["subdomain"] == service["metadata"]["name"] and service["spec"]["clusterIP"] == "None"
-    assert pod["containers"][0]["command"][1:8] == ["-m", "sweep.worker_env", "k8s", "--workers", "2", "--job",
+    assert pod["containers"][0]["command"][1:8] == ["-m", "sweep.cluster.worker_env", "k8s", "--workers", "2", "--job",
                                                     "frn-coco-retinanet-paper"]
     for manifest in (job, service):
         kubernetes_validate.validate(manifest, "1.30.0", strict=True)
 
 
 def test_worker_env_maps_k8s_indexes_to_shards_and_workers():
-    from sweep.worker_env import k8s_tf_config
+    from sweep.cluster.worker_env import k8s_tf_config
     config, shard = k8s_tf_config(2, "frn-x", "svc", {"JOB_COMPLETION_INDEX": "5"})
     assert shard == 2 and config == {"cluster": {"worker": ["frn-x-4.svc:2222", "frn-x-5.svc:2222"]},
                                      "task": {"type": "worker", "index": 1}}
@@ -199,7 +199,7 @@ def test_worker_env_builds_tf_config_from_slurm(monkeypatch, nodes, tasks_per_no
            "SLURM_JOB_NODELIST": nodes, "SLURM_STEP_TASKS_PER_NODE": tasks_per_node, "SLURM_JOB_ID": "4242"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    from sweep.worker_env import slurm_tf_config
+    from sweep.cluster.worker_env import slurm_tf_config
     config = slurm_tf_config(4)
     assert (config["cluster"]["worker"], config["task"]["index"]) == expected and config["task"]["type"] == "worker"
 
@@ -207,7 +207,7 @@ def test_worker_env_builds_tf_config_from_slurm(monkeypatch, nodes, tasks_per_no
 def test_worker_env_execs_the_command_with_tf_config_and_the_shard_index(tmp_path):
     env = {**os.environ, "JOB_COMPLETION_INDEX": "3"}
     probe = "import json, os; print(json.dumps([json.loads(os.environ['TF_CONFIG']), os.environ['JOB_COMPLETION_INDEX']]))"
-    result = subprocess.run([sys.executable, "-m", "sweep.worker_env", "k8s", "--workers", "2", "--job", "j",
+    result = subprocess.run([sys.executable, "-m", "sweep.cluster.worker_env", "k8s", "--workers", "2", "--job", "j",
                              "--service", "s", "--", sys.executable, "-c", probe], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     config, index = json.loads(result.stdout)

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from sweep.spec import load
+from sweep.grid.spec import load
 from tests.tiny_sweep import write_tiny_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,9 +10,10 @@ import pytest
 
 from common import storage
 from common.storage import write_json_atomic
-from sweep import tables
-from sweep.results import RESULT_FORMAT, cell_result_path, read_json
-from sweep.spec import parse
+from sweep.grid.spec import parse
+from sweep.reports import tables
+from sweep.store.layout import cell_result_path
+from sweep.store.results import RESULT_FORMAT, read_json
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SWEEP = {"sweep": "s", "base": {"replicas": 1}, "scaling": {"base_batch": 16, "base_steps": 10},

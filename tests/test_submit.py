@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 import run_sweep
-from sweep import cost, shards
-from sweep.spec import load, parse
+from sweep.cluster import cost, shards
+from sweep.grid.spec import load, parse
 from tests.sweep_documents import minimal_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +65,7 @@ def _fake_slurm(tmp_path, srun_exit):
     then exits `srun_exit`; scontrol records its arguments."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    probe = ("import json, os, sys; from sweep.shards import parse_shard; "
+    probe = ("import json, os, sys; from sweep.cluster.shards import parse_shard; "
              "json.dump({'shard': parse_shard('auto'), 'cpus': os.environ['SRUN_CPUS_PER_TASK'], "
              "'setup': os.environ.get('FROM_SETUP'), 'argv': sys.argv[1:]}, open(os.environ['PROBE'], 'w'))")
     (bin_dir / "srun").write_text(f"#!/bin/bash\n{sys.executable} -c \"{probe}\" \"$@\"\nexit {srun_exit}\n")

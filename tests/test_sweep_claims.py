@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from sweep import claims
+from sweep.store import claims, layout
 
 
 def _write_claim(path, **info):
@@ -23,7 +23,7 @@ def _dead_pid():
 
 
 def test_a_held_claim_is_not_given_twice_and_is_released(tmp_path):
-    path = claims.claim_path(str(tmp_path), "cell-a")
+    path = layout.claim_path(str(tmp_path), "cell-a")
     first = claims.try_claim(path)
     assert first is not None
     assert claims.try_claim(path) is None  # held by a live process (this one)
@@ -33,7 +33,7 @@ def test_a_held_claim_is_not_given_twice_and_is_released(tmp_path):
 
 
 def test_a_claim_of_a_dead_process_is_taken_over(tmp_path):
-    path = claims.claim_path(str(tmp_path), "cell-b")
+    path = layout.claim_path(str(tmp_path), "cell-b")
     _write_claim(path, pid=_dead_pid())
     taken = []
     claim = claims.try_claim(path, log=taken.append)
@@ -42,7 +42,7 @@ def test_a_claim_of_a_dead_process_is_taken_over(tmp_path):
 
 
 def test_another_hosts_claim_is_taken_over_only_after_its_heartbeat_timeout(tmp_path):
-    path = claims.claim_path(str(tmp_path), "cell-c")
+    path = layout.claim_path(str(tmp_path), "cell-c")
     _write_claim(path, host="some-other-machine", pid=1)
     assert claims.try_claim(path, stale_after=60) is None  # fresh heartbeat: still working
     old = time.time() - 120
@@ -51,7 +51,7 @@ def test_another_hosts_claim_is_taken_over_only_after_its_heartbeat_timeout(tmp_
 
 
 def test_a_corrupt_claim_blocks_until_stale_and_release_never_removes_a_foreign_claim(tmp_path):
-    path = claims.claim_path(str(tmp_path), "cell-d")
+    path = layout.claim_path(str(tmp_path), "cell-d")
     os.makedirs(os.path.dirname(path))
     with open(path, "w") as f:
         f.write('{"host": "half-writ')
@@ -68,7 +68,7 @@ def test_a_corrupt_claim_blocks_until_stale_and_release_never_removes_a_foreign_
 def _claim_all(folder, units, queue, done):
     won = []
     for unit in units:
-        claim = claims.try_claim(claims.claim_path(folder, unit))
+        claim = claims.try_claim(layout.claim_path(folder, unit))
         if claim is not None:
             won.append(unit)  # held, never released: each unit can be won once only
     queue.put(won)

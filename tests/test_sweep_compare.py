@@ -1,13 +1,14 @@
 """`run_sweep.py compare`, the per-class table, curves.png and the step-weighted ETA, on hand-made
-cell results (sweep/compare.py, sweep/tables.py, sweep/curves.py, sweep/runner.py)."""
+cell results (sweep/reports/compare.py, sweep/reports/tables.py, sweep/reports/curves.py, sweep/execution/runner.py)."""
 import os
 import subprocess
 import sys
 
 import pytest
 
-from sweep import compare, runner, tables
-from sweep.spec import parse
+from sweep.execution import runner
+from sweep.grid.spec import parse
+from sweep.reports import compare, tables
 from tests.test_sweep_run import _fake_result
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -66,7 +67,7 @@ def test_compare_command_prints_its_table_writes_it_with_out_and_refuses_a_bad_s
 def test_per_class_table_and_curves_plot(tmp_path):
     sweep = _sweep("p", "scratch", ["bn"], [0, 1])
     from common.storage import write_json_atomic
-    from sweep.results import cell_result_path
+    from sweep.store.layout import cell_result_path
     for cell in sweep.cells:
         _fake_result(tmp_path, cell, "finished", 0.2)
         path = cell_result_path(str(tmp_path), cell.id)

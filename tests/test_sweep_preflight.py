@@ -6,9 +6,9 @@ import sys
 import pytest
 import yaml
 
-from sweep import preflight
 from sweep.errors import SweepConfigError
-from sweep.spec import parse
+from sweep.execution import preflight
+from sweep.grid.spec import parse
 from tests.detection_data import tiny_dataset
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,18 +84,18 @@ def test_replicas_that_cannot_be_laid_out_are_refused(data, monkeypatch):
 def test_a_strategy_with_another_replica_count_is_refused_before_training(data, tmp_path, monkeypatch):
     import tensorflow as tf
 
-    from detection import strategy, train
+    from detection import cell_training, strategy
     from tests.detection_data import tiny_experiment
     monkeypatch.setattr(strategy, "train_strategy", lambda runtime, replicas: tf.distribute.OneDeviceStrategy("/cpu:0"))
-    with pytest.raises(train.ConfigError, match="the strategy runs 1 replicas, the cell asks for 2"):
-        train.run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn"), str(tmp_path / "run"), replicas=2)
+    with pytest.raises(cell_training.ConfigError, match="the strategy runs 1 replicas, the cell asks for 2"):
+        cell_training.run_cell(tiny_experiment("frn_retinanet_embedded", data, "frn"), str(tmp_path / "run"), replicas=2)
     assert not (tmp_path / "run" / "checkpoint").exists()
 
 
 def test_files_data_selects_on_the_split_it_names_or_on_none():
     """A COCO-format sweep never inherits the embedded default's selection split."""
     from detection.cell_config import experiment_config
-    from sweep.spec import parse
+    from sweep.grid.spec import parse
     files = {"train": "tr-*", "val": "va-*", "annotations": "va.json", "num_classes": 5}
     plain = parse({"sweep": "f", "data": files, "blocks": {"b": {"grid": {"norm": ["gn"]}}}}).cells[0]
     assert experiment_config(plain).task.selection.as_dict() == {"input_path": "", "annotation_file": ""}

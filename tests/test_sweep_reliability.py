@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from sweep.results import RESULT_FORMAT
-from sweep.spec import load
+from sweep.grid.spec import load
+from sweep.store.results import RESULT_FORMAT
 from tests.tiny_sweep import write_tiny_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -6,14 +6,15 @@ import os
 
 import pytest
 
-from sweep import tables
+from sweep.reports import tables
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _fake_result(results_dir, cell, status, ap=None, seed_shift=0.0):
     from common.storage import write_json_atomic
-    from sweep.results import RESULT_FORMAT, cell_result_path
+    from sweep.store.layout import cell_result_path
+    from sweep.store.results import RESULT_FORMAT
     payload = {"status": status, "cell": cell.as_dict(), "wall_seconds": 10.0, "format": RESULT_FORMAT}
     if status == "finished":
         payload.update(coco={k: ap + seed_shift for k in tables.STATS}, steps=cell.steps, images_per_second=5.0,
@@ -30,7 +31,7 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
                                                 "seed": [0, 1]}},
                            "finetuned": {"base": {"norm": {"backbone": "frozen_bn", "decoder": "bn", "head": "bn"},
                                                   "init_checkpoint": "ckpt"}, "grid": {"batch": [16, 4]}}}}
-    from sweep.spec import parse
+    from sweep.grid.spec import parse
     sweep = parse(document)
     name, cells = sweep.name, sweep.cells
     results_dir = tmp_path / name
@@ -68,7 +69,7 @@ def test_gather_with_finished_running_failed_and_diverged_cells(tmp_path):
 
 def test_the_controls_are_labelled_rows_and_paired_with_frn(tmp_path):
     """in (InstanceNorm + ReLU) and frn_relu (FRN without TLU): their own rows, and in the FRN-minus table."""
-    from sweep.spec import parse
+    from sweep.grid.spec import parse
     sweep = parse({"sweep": "c", "base": {"replicas": 2}, "scaling": {"base_batch": 16, "base_steps": 10},
                    "blocks": {"scratch": {"grid": {"norm": ["frn", "in", "frn_relu"], "batch": [16, 4],
                                                    "seed": [0, 1, 2]}}}})
@@ -89,7 +90,7 @@ def test_gather_with_nothing_finished_plots_without_a_warning(tmp_path):
     """No legend on empty plots: matplotlib's 'No artists with labels' UserWarning would leak to stderr."""
     import warnings
 
-    from sweep.spec import parse
+    from sweep.grid.spec import parse
     sweep = parse({"sweep": "e", "blocks": {"scratch": {"grid": {"norm": ["bn", "frn"]}}}})
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -100,8 +101,8 @@ def test_gather_with_nothing_finished_plots_without_a_warning(tmp_path):
 
 def test_fine_tuned_cell_fails_clearly_when_its_pretraining_failed(tmp_path, monkeypatch):
     """A failed pretrain step must never turn a fine-tuned cell into a from-scratch one."""
-    from sweep import runner
-    from sweep.spec import parse
+    from sweep.execution import runner
+    from sweep.grid.spec import parse
     document = {"sweep": "p", "pretrain": {"steps": 5},
                 "blocks": {"ft": {"base": {"init_checkpoint": "pretrain"}, "grid": {"batch": [16]}}}}
     sweep = parse(document)

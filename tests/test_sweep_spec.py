@@ -7,11 +7,11 @@ import sys
 import pytest
 import yaml
 
-from sweep import ladder as ladders
-from sweep.cell import Cell, identity_of
 from sweep.errors import SweepConfigError
-from sweep.results import check_result
-from sweep.spec import load, parse
+from sweep.grid.cell import Cell, identity_of
+from sweep.grid.spec import load, parse
+from sweep.reports import ladder as ladders
+from sweep.store.results import check_result
 from tests.sweep_documents import DELETE, minimal_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -173,7 +173,7 @@ def test_missing_file(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(f for f in os.listdir(os.path.join(ROOT, "configs")) if f.endswith(".yaml")))
 def test_every_shipped_sweep_file_loads(name):
-    """Sweep files, and ladder files (a `verdict` key: sweep/ladder.py), whose rungs are sweep files."""
+    """Sweep files, and ladder files (a `verdict` key: sweep/reports/ladder.py), whose rungs are sweep files."""
     path = os.path.join(ROOT, "configs", name)
     with open(path) as f:
         if "verdict" in yaml.safe_load(f):

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from sweep import tables
-from sweep.spec import parse
-from sweep.stats import interval, paired
+from sweep.grid.spec import parse
+from sweep.reports import tables
+from sweep.reports.stats import interval, paired
 from tests.test_sweep_run import _fake_result
 
 
@@ -74,7 +74,7 @@ def test_without_a_selection_split_the_table_says_so(tmp_path):
 def _add_selection(results_dir, cell, ap):
     import json
 
-    from sweep.results import cell_result_path
+    from sweep.store.layout import cell_result_path
     path = cell_result_path(str(results_dir), cell.id)
     with open(path) as f:
         result = json.load(f)
@@ -84,7 +84,7 @@ def _add_selection(results_dir, cell, ap):
 
 
 def test_the_study_config_plans_its_cells_and_resolves_the_pretrained_backbone():
-    from sweep.spec import load
+    from sweep.grid.spec import load
     study = load("configs/embedded_study.yaml")
     blocks = [cell.block for cell in study.cells]
     assert (blocks.count("scratch"), blocks.count("finetuned"), len(study.cells)) == (108, 18, 126)
@@ -92,7 +92,7 @@ def test_the_study_config_plans_its_cells_and_resolves_the_pretrained_backbone()
     norms = {cell.norm_label for cell in study.cells if cell.block == "scratch"}
     assert norms == {"bn", "batch_renorm", "gn", "frn", "evonorm_s0", "gn_ws"}
     assert all(cell.init_checkpoint == "pretrain" for cell in study.cells if cell.block == "finetuned")
-    from sweep.runner import SweepRun
+    from sweep.execution.runner import SweepRun
     tuned = {cell.pretrain for cell in study.cells if cell.block == "finetuned"}
     assert tuned == {study.pretrain} and dict(study.pretrain)["steps"] > 0
     run_dir, unit, path = SweepRun(study, study.cells, "results", "runs", print, 0).pretrain_unit(study.pretrain)

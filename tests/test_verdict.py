@@ -1,4 +1,4 @@
-"""The verdict across scale (sweep/verdict.py) on fabricated rungs: paired stats checked with scipy, missing rungs."""
+"""The verdict across scale (sweep/reports/verdict.py) on fabricated rungs: paired stats checked with scipy, missing rungs."""
 import json
 import os
 
@@ -9,11 +9,12 @@ from scipy import stats as scipy_stats
 
 from common.coco_stats import STATS
 from common.storage import write_json_atomic
-from sweep import ladder as ladders
-from sweep import verdict
 from sweep.errors import SweepConfigError
-from sweep.results import RESULT_FORMAT, cell_result_path
-from sweep.spec import load
+from sweep.grid.spec import load
+from sweep.reports import ladder as ladders
+from sweep.reports import verdict
+from sweep.store.layout import cell_result_path
+from sweep.store.results import RESULT_FORMAT
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,4 +1,4 @@
-"""Many cells per process (sweep/cell_worker.py): the same results as a process per cell, memory that
+"""Many cells per process (sweep/execution/cell_worker.py): the same results as a process per cell, memory that
 does not grow from cell to cell, and a killed worker that costs only its cell."""
 import json
 import os
@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from sweep.spec import load
+from sweep.grid.spec import load
 from tests.tiny_sweep import write_tiny_sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -63,7 +63,7 @@ def _worker_pid(runner_pid):
                 parent = int(f.read().rsplit(")", 1)[1].split()[1])
         except OSError:
             continue
-        if b"sweep.cell_worker" in command and parent == runner_pid:
+        if b"sweep.execution.cell_worker" in command and parent == runner_pid:
             return int(pid)
     return None
 
