@@ -28,7 +28,10 @@ class Evaluator:
             self.score = evaluation.SplitEvaluator(self.runner, strat, self.params)
             self.clock.mark("eval_build")
         # the manager's latest_checkpoint is read once, when it is built: name the checkpoint
-        self.runner.controller.restore_checkpoint(checkpoint or tf.train.latest_checkpoint(self.run_dir))
+        # expect_partial: the eval runner has no optimizer, whose slots every training checkpoint holds
+        with self.runner.controller.strategy.scope():
+            self.runner.controller.checkpoint_manager.checkpoint.restore(
+                checkpoint or tf.train.latest_checkpoint(self.run_dir)).expect_partial()
         found = {}
         for name, path, annotations, summaries in evaluation.splits(self.params, self.run_dir):
             if name in names:

@@ -11,7 +11,9 @@ runs multi-worker cells in a process of their own.
 
     python -m sweep.execution.cell_worker --answer-fd N      one JSON request per stdin line, one answer per line on fd N
     request: {"spec": PATH, "result": PATH, "log": PATH, "spawned": epoch seconds the cell's clock starts at}
-    answer:  {"exit": code, "rss_mb": resident MiB after the cell, "cells": cells run by this process}
+    answer:  {"exit": code, "rss_mb": resident MiB after the cell, "peak_rss_mb": the process's peak so far,
+              "cells": cells run by this process,
+              "clear_seconds": the time between the cell's end and its answer}
 """
 import argparse
 import contextlib
@@ -24,9 +26,10 @@ import time
 ANSWER_FD_HELP = "the file descriptor (inherited) the answers go to"
 
 
-def _rss_mb():
+def _rss_mb(field="VmRSS"):
+    """Resident MiB now (VmRSS) or at the process's peak so far (VmHWM)."""
     with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmRSS:"))
+        return next(int(line.split()[1]) / 1024 for line in f if line.startswith(field + ":"))
 
 
 class _LogTo:
@@ -67,12 +70,11 @@ def serve(requests, answers):
             ended = time.time()
             import tf_keras
             tf_keras.backend.clear_session()  # a fresh Keras session (names, graph state) for the next cell
-            cleared = time.time()
             gc.collect()  # inside: what the cell's objects print as they go belongs to its log
         cells += 1
         answers.write(json.dumps({"exit": code, "rss_mb": round(_rss_mb(), 1), "cells": cells,
-                                  "clear_seconds": round(cleared - ended, 2),
-                                  "gc_seconds": round(time.time() - cleared, 2)}) + "\n")
+                                  "peak_rss_mb": round(_rss_mb("VmHWM"), 1),
+                                  "clear_seconds": round(time.time() - ended, 2)}) + "\n")
         answers.flush()
         if code == PREEMPTED_EXIT:
             return

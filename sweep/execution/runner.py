@@ -266,8 +266,9 @@ class SweepRun:
                          if not self.settled(cell_result_path(self.results_dir, c.id), c.id, c)]
             eta = eta_seconds(self.timed, remaining, self.jobs)
         result = read_json(result_path) or {"status": FAILED, "error": "the cell process left no result"}
-        warm = (f"; worker cell {worker.last['cells']}, {worker.last['rss_mb']:.0f} MiB, cleared in "
-                f"{worker.last.get('clear_seconds', 0) + worker.last.get('gc_seconds', 0):.1f} s") if worker and worker.last else ""
+        warm = (f"; worker cell {worker.last['cells']}, {worker.last['rss_mb']:.0f} MiB (peak "
+                f"{worker.last.get('peak_rss_mb', 0):.0f}), cleared in "
+                f"{worker.last.get('clear_seconds', 0):.1f} s") if worker and worker.last else ""
         self.log(f"{tag}: {_summary(result)}; {seconds:.0f} s{warm}; sweep ETA {eta / 60:.1f} min")
 
     def wait_for_chief(self, tag, cell, result_path, code, start, claim):
