@@ -9,7 +9,7 @@ import statistics
 
 from common.coco_stats import STATS
 from common.storage import write_atomic, write_json_atomic
-from sweep.reports import curves
+from sweep.reports import curves, model_selection
 from sweep.reports.figures import legend_if_any, save_png
 from sweep.reports.stats import LEVEL, interval, paired
 from sweep.store.layout import report_path
@@ -56,18 +56,16 @@ def _devices(record):
 
 
 def _best(rows):
-    """The entry of one (block, norm, B): the lr multiplier m with the best mean AP over seeds on the
-    selection split (the reported split when some finished cell has no selection AP), and the
-    reported AP at that m as mean, std, 95% t interval and seed count (sweep/reports/stats.py)."""
+    """The entry of one (block, norm, B): the lr multiplier m that sweep/reports/model_selection.py
+    chooses, and the reported AP at that m as mean, std, 95% t interval and seed count
+    (sweep/reports/stats.py)."""
     by_m = {}
     for r in rows:
         if r["status"] == FINISHED:
             by_m.setdefault(r["lr_mult"], []).append(r)
     if not by_m:
         return None
-    on = "selection" if all(r["AP_select"] is not None for group in by_m.values() for r in group) else "report"
-    key = "AP_select" if on == "selection" else "AP"
-    m = max(sorted(by_m), key=lambda m: statistics.fmean(r[key] for r in by_m[m]))
+    m, on = model_selection.mean_ap_on_selection(by_m)
     spread = interval([r["AP"] for r in by_m[m]])
     return {"AP": round(spread["mean"], 2), "std": _round(spread["std"]), "ci": _round(spread["ci"]), "lr_mult": m,
             "seeds": spread["n"], "chosen_on": on, "m_at_edge": len(by_m) > 2 and m in (min(by_m), max(by_m)),
