@@ -125,7 +125,8 @@ class CheckpointOnSignal:
         if not (self.agree(requested()) if self.agree else requested()):
             return
         step = int(self.global_step.numpy())
-        self.checkpoint_manager.save(checkpoint_number=step)
+        # check_interval=False: the manager would skip a save closer than checkpoint_interval to the last
+        self.checkpoint_manager.save(checkpoint_number=step, check_interval=False)
         if self.record_dir:
             from common.storage import write_json_atomic
             got = received()

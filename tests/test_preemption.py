@@ -82,7 +82,7 @@ class _Manager:
     def __init__(self):
         self.saved = []
 
-    def save(self, checkpoint_number):
+    def save(self, checkpoint_number, check_interval=True):
         self.saved.append(checkpoint_number)
 
 
@@ -99,6 +99,21 @@ def test_the_action_saves_records_and_raises_only_after_a_signal(tmp_path):
     assert records[0]["signal"] == "SIGUSR1" and records[0]["saved_step"] == 17
     assert 0 <= records[0]["seconds_to_save"] < 60
     assert preemption.read_records(str(tmp_path)) == records
+
+
+def test_the_save_on_a_signal_ignores_the_periodic_checkpoint_interval(tmp_path):
+    """Model Garden's manager saves every `checkpoint_interval` steps and skips a save closer to the
+    last one; the signal's save must happen anyway, or the requeued run falls back to the last periodic one."""
+    step = tf.Variable(4, dtype=tf.int64)
+    checkpoint = tf.train.Checkpoint(step=step)
+    manager = tf.train.CheckpointManager(checkpoint, str(tmp_path), max_to_keep=None, step_counter=step,
+                                         checkpoint_interval=8)
+    manager.save(checkpoint_number=4)
+    step.assign(8)
+    preemption._on_signal(signal.SIGUSR1, None)
+    with pytest.raises(preemption.Preempted, match="preempted at step 8"):
+        preemption.CheckpointOnSignal(manager, step)({})
+    assert tf.train.latest_checkpoint(str(tmp_path)).endswith("ckpt-8")
 
 
 def test_a_non_chief_saves_but_records_nothing(tmp_path):
