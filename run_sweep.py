@@ -180,7 +180,7 @@ def _plan(config, overrides, only, **cost):
     """Prints every selected cell and the totals (and the cost with --step-seconds)."""
     sweep = load(config, overrides)
     cells = select(sweep.cells, only)
-    costs = submit.cost_lines(argparse.Namespace(**cost), sweep, cells) if cost else []
+    costs = submit.cost_lines(submit.CostOptions(**cost), sweep, cells) if cost else []
     print("\n".join(describe(sweep.name, cells, sweep.overrides) + costs))
     return 0
 
@@ -235,8 +235,7 @@ def _eval(config, overrides, only, results, runs):
 
 
 def _submit(config, overrides, **options):
-    """sweep/cluster/submit.py reads its many options from a Namespace (build_launch): passed on as one."""
-    return submit.submit(argparse.Namespace(**options), load(config, overrides))
+    return submit.submit(submit.SubmitOptions(**options), load(config, overrides))
 
 
 def _tables(sweep, results_dir):

@@ -47,15 +47,6 @@ class _NormDetectionMixin:
             options = tf.data.Options()
             options.threading.private_threadpool_size = 1
             dataset = dataset.with_options(options)
-        if not tf.config.list_logical_devices("GPU"):
-            # On CPU, no tf.data autotuning: freeing a multi-device (MirroredStrategy) iterator joins
-            # its host pipeline's autotuning thread, which TensorFlow 2.20 does not wake, so the free
-            # waited out that thread's sleep (up to 60 s; measured 35-53 s per cell), which a warm
-            # worker (sweep/execution/cell_worker.py) paid between cells. The pipeline is deterministic,
-            # so results do not change; on 2 cores there is little to tune.
-            options = tf.data.Options()
-            options.autotune.enabled = False
-            dataset = dataset.with_options(options)
         if skip and not applied:  # a reader whose stages are not one record -> one element
             dataset = dataset.skip(skip)
         return dataset

@@ -44,14 +44,16 @@ def _grid(where, name, ignore=("wall_s", "images_per_s")):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    """The tiny sweep and its uninterrupted reference run."""
+    """The tiny sweep and its uninterrupted reference run (with an override that changes nothing,
+    which each result records)."""
     folder = tmp_path_factory.mktemp("reliability")
-    sweep_file = write_tiny_sweep(folder)
+    sweep_file = write_tiny_sweep(folder, jobs=1)
     sweep = load(str(sweep_file))
     name, cells = sweep.name, sweep.cells
     reference = folder / "reference"
-    code, output = _finish(_start(sweep_file, reference))
+    code, output = _finish(_start(sweep_file, reference, "--set", "jobs=1"))
     assert code == 0, output
+    assert [r.get("overrides") for r in _results(reference, name).values()] == [["jobs=1"]] * len(cells)
     return {"folder": folder, "file": sweep_file, "name": name, "cells": cells, "reference": reference,
             "ap": {cid: r["coco"]["AP"] for cid, r in _results(reference, name).items()}}
 

@@ -45,9 +45,12 @@ def test_one_worker_gives_each_cell_the_ap_of_its_own_process_and_keeps_its_memo
     out, _ = warm.communicate(timeout=900)
     assert warm.returncode == 0, out[-3000:]
     assert _ap(folder / "warm", "warm") == pytest.approx(_ap(folder / "fresh", "warm"), abs=1e-6)
-    rss = [float(m) for m in re.findall(r"worker cell \d+, (\d+) MiB", out)]
     assert re.findall(r"worker cell (\d+)", out) == ["1", "2", "3"]  # one process for the three cells
-    assert max(rss) <= 1.2 * rss[0], rss
+    # resident memory once a cell's garbage was collected (on the worker's collector thread)
+    settled = [float(m) for m in re.findall(r"; (\d+) once cell \d+ was collected", out)]
+    assert len(settled) == 2 and max(settled) <= 1.2 * settled[0], out[-3000:]
+    cleared = [float(s) for s in re.findall(r"cleared in (\d+\.\d) s", out)]
+    assert len(cleared) == 3 and max(cleared) < 10, cleared  # no cell waits for its predecessor's teardown
     for cell in load(str(sweep_file)).cells:  # each cell's own output went to its own log
         log = (folder / "warm" / "runs" / "warm" / cell.id / "log.txt").read_text()
         assert f"cell {cell.id}: started" in log and log.count(": started;") == 1

@@ -2,6 +2,7 @@
 launch files (sweep/cluster/launch.py, sweep/cluster/k8s.py), prints how to submit them, and submits them only with
 --submit. A refused submit writes nothing. No TensorFlow here.
 """
+import dataclasses
 import json
 import os
 import re
@@ -18,6 +19,47 @@ from sweep.store.layout import plan_path, results_dir
 
 K8S_REPO = "/app"      # where Dockerfile puts this repository in the image
 SLURM_OPTIONS = ("partition", "account", "qos", "constraint")  # passed through as #SBATCH --<option>=VALUE
+
+
+@dataclasses.dataclass(frozen=True)
+class CostOptions:
+    """plan's and submit's cost and array options (add_cost_arguments), as parsed."""
+    step_seconds: str | None
+    parallel: int
+    gpus_per_cell: int | None
+    shards: int | None
+    workers_per_cell: int
+
+
+@dataclasses.dataclass(frozen=True)
+class SubmitOptions(CostOptions):
+    """Every option of `run_sweep.py submit` (add_arguments, add_cost_arguments and the roots), as parsed;
+    build_launch checks them."""
+    engine: str | None
+    repo: str
+    python: str | None
+    cpus_per_cell: int
+    cpus_per_gpu: int
+    mem: str
+    time: str
+    partition: str
+    account: str
+    qos: str
+    constraint: str
+    setup: list
+    signal_seconds: int
+    image: str
+    namespace: str
+    claim_name: str
+    claim_size: str
+    node_selector: list
+    toleration: list
+    grace_seconds: int
+    submit: bool
+    results: str
+    runs: str
+    out: str | None
+    allow_cpu: bool
 
 
 def add_cost_arguments(parser):

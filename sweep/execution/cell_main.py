@@ -3,7 +3,9 @@
     python -m sweep.execution.cell_main --spec runs/<sweep>/<id>/spec.json --result results/<sweep>/cells/<id>.json
 
 spec.json: {"cell": Cell.as_dict(), "init_checkpoint": its resolved checkpoint (the pretrain
-step's directory for init_checkpoint: pretrain)}.
+step's directory for init_checkpoint: pretrain), "overrides": the sweep's `--set KEY=VALUE` texts}.
+A result records the overrides when there are some (the cell's values, which they changed, are in
+its id and settings either way).
 """
 import traceback
 
@@ -20,6 +22,8 @@ def run(spec, run_dir):
     clock = PhaseClock()  # from the runner's spawn time: imports count as start-up
     cell = Cell.from_dict(spec["cell"])
     result = {"cell": cell.as_dict(), "id": cell.id, "format": RESULT_FORMAT, "init_checkpoint": spec["init_checkpoint"]}
+    if spec.get("overrides"):
+        result["overrides"] = spec["overrides"]
     from detection import preemption, strategy
     from detection.divergence import Diverged, first_nonfinite_step
     print(f"cell {cell.id}: started; SIGUSR1 or SIGTERM saves a checkpoint and stops", flush=True)

@@ -2,25 +2,27 @@
 
 A process per cell pays the Python, TensorFlow and Model Garden imports and autograph's conversion of
 Model Garden's input parser and steps each time; the worker pays them once. Each cell still gets a
-fresh Keras session (`tf_keras.backend.clear_session()`, then a garbage collection), its own seed,
-its own log file (stdout and stderr are pointed at the cell's log.txt while it runs) and the same
-result and exit code as `python -m sweep.execution.cell_main` (sweep/execution/child.py `run_unit`). A preemption
-signal stops the current cell at a checkpoint; the worker then answers and exits. The runner
-(sweep/execution/worker_pool.py) gives a cell that needs another device layout (replicas) a new worker, and
-runs multi-worker cells in a process of their own.
+fresh Keras session (`tf_keras.backend.clear_session()`; a cell's garbage is collected on a thread
+while the next one starts: _Collector), its own seed, its own log file (stdout and stderr point at
+the cell's log.txt from its start to the next cell's) and the same result and exit code as
+`python -m sweep.execution.cell_main` (sweep/execution/child.py `run_unit`). A preemption signal
+stops the current cell at a checkpoint; the worker then answers and exits. The runner
+(sweep/execution/worker_pool.py) gives a cell that needs another device layout (replicas) a new
+worker, and runs multi-worker cells in a process of their own.
 
     python -m sweep.execution.cell_worker --answer-fd N      one JSON request per stdin line, one answer per line on fd N
     request: {"spec": PATH, "result": PATH, "log": PATH, "spawned": epoch seconds the cell's clock starts at}
-    answer:  {"exit": code, "rss_mb": resident MiB after the cell, "peak_rss_mb": the process's peak so far,
-              "cells": cells run by this process,
+    answer:  {"exit": code, "rss_mb": resident MiB after the cell (its garbage not yet collected),
+              "peak_rss_mb": the process's peak so far, "settled_rss_mb": resident MiB once the previous
+              cell's garbage was collected (null for the first), "cells": cells run by this process,
               "clear_seconds": the time between the cell's end and its answer}
 """
 import argparse
-import contextlib
 import gc
 import json
 import os
 import sys
+import threading
 import time
 
 ANSWER_FD_HELP = "the file descriptor (inherited) the answers go to"
@@ -32,27 +34,43 @@ def _rss_mb(field="VmRSS"):
         return next(int(line.split()[1]) / 1024 for line in f if line.startswith(field + ":"))
 
 
-class _LogTo:
-    """Points fds 1 and 2 (Python's and TensorFlow's C++ output) at `path` for the duration."""
+class _Output:
+    """Points fds 1 and 2 (Python's and TensorFlow's C++ output) at one cell's log, or back at the
+    worker's own output (path None: a gs:// log goes through the runner), until the next call."""
 
-    def __init__(self, path):
-        self.path = path
+    def __init__(self):
+        self.own = os.dup(1), os.dup(2)
 
-    def __enter__(self):
+    def point_at(self, path):
         sys.stdout.flush()
         sys.stderr.flush()
-        self.saved = os.dup(1), os.dup(2)
-        with open(self.path, "a") as log:
-            os.dup2(log.fileno(), 1)
-            os.dup2(log.fileno(), 2)
+        if path is None:
+            targets = self.own
+        else:
+            with open(path, "a") as log:
+                fd = os.dup(log.fileno())
+            targets = fd, fd
+        for target, fd in zip(targets, (1, 2)):
+            os.dup2(target, fd)
+        if path is not None:
+            os.close(targets[0])
 
-    def __exit__(self, *exc):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, saved in zip((1, 2), self.saved):
-            os.dup2(saved, fd)
-            os.close(saved)
-        return False
+
+class _Collector(threading.Thread):
+    """Collects a finished cell's garbage while the next cell starts, then notes the resident MiB.
+
+    Freeing a distributed input iterator joins the tf.data autotuning thread of its pipeline, which
+    TensorFlow 2.20 does not wake: the free waits out that thread's sleep (up to 60 s; measured 10-52 s
+    per cell with gdb: RootDataset::Iterator::~Iterator -> LogicalThreadWrapper -> Model::OptimizeLoop).
+    TensorFlow releases the GIL while it frees a tensor, so only this thread waits."""
+
+    def __init__(self):
+        super().__init__(name="collect-finished-cell", daemon=True)
+        self.rss_mb = None
+
+    def run(self):
+        gc.collect()
+        self.rss_mb = round(_rss_mb(), 1)
 
 
 def serve(requests, answers):
@@ -61,19 +79,25 @@ def serve(requests, answers):
     from sweep.execution import cell_main
     from sweep.execution.child import run_unit
     from sweep.store.status import PREEMPTED_EXIT
-    cells = 0
+    cells, output, collector = 0, _Output(), None
     for line in requests:
         request = json.loads(line)
         os.environ[SPAWN_ENV] = repr(request["spawned"])  # the cell's PhaseClock starts there
-        with _LogTo(request["log"]) if request["log"] else contextlib.nullcontext():  # gs://: the runner's output
-            code = run_unit(cell_main.run, request["spec"], request["result"], cell_main.SUMMARY_KEYS)
-            ended = time.time()
-            import tf_keras
-            tf_keras.backend.clear_session()  # a fresh Keras session (names, graph state) for the next cell
-            gc.collect()  # inside: what the cell's objects print as they go belongs to its log
+        # the output stays on the cell's log after it: what its objects print as they are collected is its
+        output.point_at(request["log"] or None)
+        code = run_unit(cell_main.run, request["spec"], request["result"], cell_main.SUMMARY_KEYS)
+        ended = time.time()
+        import tf_keras
+        tf_keras.backend.clear_session()  # a fresh Keras session (names, graph state) for the next cell
+        settled = None
+        if collector:
+            collector.join()  # the previous cell's garbage: long collected, unless the cell was very short
+            settled = collector.rss_mb
+        collector = _Collector()
+        collector.start()
         cells += 1
         answers.write(json.dumps({"exit": code, "rss_mb": round(_rss_mb(), 1), "cells": cells,
-                                  "peak_rss_mb": round(_rss_mb("VmHWM"), 1),
+                                  "peak_rss_mb": round(_rss_mb("VmHWM"), 1), "settled_rss_mb": settled,
                                   "clear_seconds": round(time.time() - ended, 2)}) + "\n")
         answers.flush()
         if code == PREEMPTED_EXIT:
