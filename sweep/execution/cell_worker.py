@@ -45,15 +45,12 @@ class _Output:
         sys.stdout.flush()
         sys.stderr.flush()
         if path is None:
-            targets = self.own
-        else:
-            with open(path, "a") as log:
-                fd = os.dup(log.fileno())
-            targets = fd, fd
-        for target, fd in zip(targets, (1, 2)):
-            os.dup2(target, fd)
-        if path is not None:
-            os.close(targets[0])
+            for own, fd in zip(self.own, (1, 2)):
+                os.dup2(own, fd)
+            return
+        with open(path, "a") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
 
 
 class _Collector(threading.Thread):
