@@ -2,8 +2,9 @@
 
 A process per cell pays the Python, TensorFlow and Model Garden imports and autograph's conversion of
 Model Garden's input parser and steps each time; the worker pays them once. Each cell still gets a
-fresh Keras session (`tf_keras.backend.clear_session()`; a cell's garbage is collected on a thread
-while the next one starts: _Collector), its own seed, its own log file (stdout and stderr point at
+fresh Keras session (`tf_keras.backend.clear_session()`; the custom gradients its graphs registered
+are released, norm_layers/gradient_registry.py; its garbage is collected on a thread while the next
+one starts: _Collector), its own seed, its own log file (stdout and stderr point at
 the cell's log.txt from its start to the next cell's) and the same result and exit code as
 `python -m sweep.execution.cell_main` (sweep/execution/child.py `run_unit`). A preemption signal
 stops the current cell at a checkpoint; the worker then answers and exits. The runner
@@ -16,6 +17,8 @@ worker, and runs multi-worker cells in a process of their own.
               "peak_rss_mb": the process's peak so far, "settled_rss_mb": resident MiB once the previous
               cell's garbage was collected (null for the first), "cells": cells run by this process,
               "clear_seconds": the time between the cell's end and its answer}
+    at the end of the requests, one last answer: {"closed": true, "cells": cells run, "settled_rss_mb":
+              resident MiB once the last cell's garbage was collected, with no cell running}
 """
 import argparse
 import gc
@@ -73,6 +76,7 @@ class _Collector(threading.Thread):
 def serve(requests, answers):
     """Runs each request's cell in this process; stops at the end of `requests` or after a preemption."""
     from detection.phases import SPAWN_ENV
+    from norm_layers import gradient_registry
     from sweep.execution import cell_main
     from sweep.execution.child import run_unit
     from sweep.store.status import PREEMPTED_EXIT
@@ -82,10 +86,12 @@ def serve(requests, answers):
         os.environ[SPAWN_ENV] = repr(request["spawned"])  # the cell's PhaseClock starts there
         # the output stays on the cell's log after it: what its objects print as they are collected is its
         output.point_at(request["log"] or None)
+        registered = gradient_registry.custom_gradient_names()
         code = run_unit(cell_main.run, request["spec"], request["result"], cell_main.SUMMARY_KEYS)
         ended = time.time()
         import tf_keras
         tf_keras.backend.clear_session()  # a fresh Keras session (names, graph state) for the next cell
+        gradient_registry.release_since(registered)  # else TensorFlow keeps the cell's graphs for good
         settled = None
         if collector:
             collector.join()  # the previous cell's garbage: long collected, unless the cell was very short
@@ -99,6 +105,10 @@ def serve(requests, answers):
         answers.flush()
         if code == PREEMPTED_EXIT:
             return
+    if collector:  # the one reading with no cell running: what the worker keeps from its cells
+        collector.join()
+        answers.write(json.dumps({"closed": True, "cells": cells, "settled_rss_mb": collector.rss_mb}) + "\n")
+        answers.flush()
 
 
 def main(argv=None):

@@ -323,7 +323,10 @@ class SweepRun:
             self._work(lane)
         finally:
             if self.workers.get(lane) is not None:
-                self.workers.pop(lane).close()
+                closing = self.workers.pop(lane).close()
+                if closing and closing.get("settled_rss_mb") is not None:
+                    self.log(f"lane {lane}: its worker ran {closing['cells']} cells and kept "
+                             f"{closing['settled_rss_mb']:.0f} MiB once they were collected")
 
     def _work(self, lane):
         """One worker: claims and runs unsettled cells in order until every cell is settled.

@@ -4,6 +4,7 @@ A worker serves the cells of one device layout (their `replicas`) in one process
 with another layout, or a lane whose worker died, gets a new one. Cells of a multi-worker cluster
 (TF_CONFIG) keep a process each. The pool never starts TensorFlow itself.
 """
+import contextlib
 import json
 import os
 import select
@@ -12,6 +13,8 @@ import sys
 import time
 
 from common.paths import REPO_ROOT
+
+CLOSE_SECONDS = 60  # how long a worker at the end of its requests may take to answer and exit
 
 
 class WarmWorker:
@@ -26,6 +29,7 @@ class WarmWorker:
         os.close(write)
         self.answers = os.fdopen(read)
         self.last = None  # the last answer: exit code, resident MiB, cells run
+        self.closing = None  # the answer it gave at the end of its requests (cell_worker.serve)
 
     def alive(self):
         return self.process.poll() is None
@@ -55,14 +59,19 @@ class WarmWorker:
         self.process.send_signal(signum)
 
     def close(self):
-        """Ends the worker: end of its requests (it exits), or a kill when it does not within 60 s."""
+        """Ends the worker: end of its requests (it answers once more and exits), or a kill when it does not
+        within 60 s; returns its closing answer (None when it gave none)."""
         try:
             self.process.stdin.close()
         except (BrokenPipeError, OSError):
             pass
+        with contextlib.suppress(ValueError, OSError):
+            if select.select([self.answers], [], [], CLOSE_SECONDS)[0]:
+                self.closing = json.loads(self.answers.readline() or "null")
         try:
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=CLOSE_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         self.answers.close()
+        return self.closing
