@@ -223,6 +223,7 @@ def _differ(cell, twin):
 @pytest.mark.parametrize("rung, moved", [
     ("ladder_r1_schedule4x.yaml", {"steps", "warmup_steps"}),
     ("ladder_r2_resolution2x.yaml", {"image_size"}),
+    ("ladder_r3_real_trees.yaml", {"data", "overrides"}),  # real photos; their val split evaluated whole
 ])
 def test_each_later_ladder_rung_moves_one_factor_from_r0(rung, moved):
     pairs = _twins(rung, "ladder_r0.yaml")
@@ -233,6 +234,9 @@ def test_each_later_ladder_rung_moves_one_factor_from_r0(rung, moved):
             assert cell.steps == 4 * twin.steps
         if "image_size" in moved:
             assert (twin.image_size, cell.image_size) == (None, 256)  # None: the generated data's 128 px
+        if "data" in moved:
+            assert dict(cell.data)["val"].startswith("data/trees/") and dict(cell.overrides) == {
+                "task.validation_data.global_batch_size": "24", "trainer.validation_steps": "3"}  # 72 tiles
 
 
 def test_ladder_r0_is_the_embedded_study_with_groups_that_follow_the_width():

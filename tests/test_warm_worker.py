@@ -56,7 +56,7 @@ def test_one_worker_gives_each_cell_the_ap_of_its_own_process_and_keeps_its_memo
 
 def _kept_mib(out):
     """What the worker kept once all its cells were collected, with no cell running (its closing line)."""
-    kept = re.findall(r"its worker ran (\d+) cells and kept (\d+) MiB once they were collected", out)
+    kept = re.findall(r"its worker ran (\d+) cells? and kept (\d+) MiB once they were collected", out)
     assert len(kept) == 1, out[-3000:]
     return int(kept[0][0]), float(kept[0][1])
 

@@ -325,7 +325,8 @@ class SweepRun:
             if self.workers.get(lane) is not None:
                 closing = self.workers.pop(lane).close()
                 if closing and closing.get("settled_rss_mb") is not None:
-                    self.log(f"lane {lane}: its worker ran {closing['cells']} cells and kept "
+                    cells = f"{closing['cells']} cell" + ("s" if closing["cells"] != 1 else "")
+                    self.log(f"lane {lane}: its worker ran {cells} and kept "
                              f"{closing['settled_rss_mb']:.0f} MiB once they were collected")
 
     def _work(self, lane):
