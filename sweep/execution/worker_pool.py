@@ -29,7 +29,6 @@ class WarmWorker:
         os.close(write)
         self.answers = os.fdopen(read)
         self.last = None  # the last answer: exit code, resident MiB, cells run
-        self.closing = None  # the answer it gave at the end of its requests (cell_worker.serve)
 
     def alive(self):
         return self.process.poll() is None
@@ -60,18 +59,19 @@ class WarmWorker:
 
     def close(self):
         """Ends the worker: end of its requests (it answers once more and exits), or a kill when it does not
-        within 60 s; returns its closing answer (None when it gave none)."""
+        within CLOSE_SECONDS; returns its closing answer (None when it gave none)."""
+        deadline, closing = time.monotonic() + CLOSE_SECONDS, None
         try:
             self.process.stdin.close()
         except (BrokenPipeError, OSError):
             pass
         with contextlib.suppress(ValueError, OSError):
             if select.select([self.answers], [], [], CLOSE_SECONDS)[0]:
-                self.closing = json.loads(self.answers.readline() or "null")
+                closing = json.loads(self.answers.readline() or "null")
         try:
-            self.process.wait(timeout=CLOSE_SECONDS)
+            self.process.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
         self.answers.close()
-        return self.closing
+        return closing
