@@ -6,8 +6,9 @@ Each planned cell takes the wall times of the reference cells of its norm and B 
 mean: with the reference run's slow outliers), split into steady training (steady_step_seconds x steps,
 as a fraction of the wall, from the cells that recorded phases) and fixed cost. Training scales with the
 planned steps and --step-factor (e.g. a measured slowdown at a higher resolution), which also scales
-evaluation; each extra AP point (scaling.evals) adds one evaluation of the reported split. Hours on
-the sweep's `jobs` lanes. Norms the reference lacks are timed as their stand-in (--stand-in).
+evaluation; each AP point (scaling.evals) more or fewer than the reference cell's adds or removes one
+evaluation of the reported split. Hours on the sweep's `jobs` lanes. Norms the reference lacks are timed
+as their stand-in (--stand-in).
 """
 import argparse
 import glob
@@ -38,6 +39,11 @@ def _phase(records, name):
     return statistics.median(r["phases"][name] for r in records if r.get("phases"))
 
 
+def _evals(record):
+    """AP points the reference cell evaluated its reported split at (its eval_val phase sums them)."""
+    return record["cell"].get("evals") or 1
+
+
 def estimate(sweep, records, step_factor=1.0, stand_in=None):
     """{"median": hours, "mean": hours} of `sweep` on its jobs lanes."""
     stand_in = stand_in or {}
@@ -53,10 +59,12 @@ def estimate(sweep, records, step_factor=1.0, stand_in=None):
             timed = [r for r in records[key] if r.get("phases")] or [r for r in same_b if r.get("phases")]
             share = statistics.median(r["steady_step_seconds"] * r["steps"] / r["wall_seconds"] for r in timed)
             wall = average([r["wall_seconds"] for r in records[key]])
-            train, evaluation = wall * share, _phase(same_b, "eval_val")
-            fixed = wall - train + (step_factor - 1) * (evaluation + _phase(same_b, "eval_select"))
+            train, evaluations = wall * share, _phase(same_b, "eval_val")
+            fixed = wall - train + (step_factor - 1) * (evaluations + _phase(same_b, "eval_select"))
             steps = cell.steps / records[key][0]["steps"]
-            total += fixed + train * steps * step_factor + (cell.evals - 1) * evaluation * step_factor
+            reference_evals = _evals(records[key][0])
+            extra = (cell.evals - reference_evals) * evaluations / reference_evals
+            total += fixed + train * steps * step_factor + extra * step_factor
         hours[name] = total / sweep.jobs / 3600
     return hours
 

@@ -241,10 +241,10 @@ def test_each_later_ladder_rung_moves_one_factor_from_r0(rung, moved):
 
 def test_ladder_r0_is_the_embedded_study_with_groups_that_follow_the_width():
     pairs = _twins("ladder_r0.yaml", "embedded_study.yaml")
-    assert {c.norm_label for c, _ in pairs} == {"bn", "gn", "frn"} and len(pairs) == 54
+    assert {c.norm_label for c, _ in pairs} == {"bn", "gn", "frn"} and len(pairs) == 36
     assert all(_differ(cell, twin) == {"sweep", "gn_groups_policy"} for cell, twin in pairs)
     r0 = load(os.path.join(ROOT, "configs", "ladder_r0.yaml")).cells
-    assert {c.norm_label for c in r0} == {"bn", "gn", "frn", "in", "frn_relu"} and len(r0) == 90
+    assert {c.norm_label for c in r0} == {"bn", "gn", "frn", "in", "frn_relu"} and len(r0) == 60
     assert all(c.evals == 4 and c.gn_groups_policy == "width" for c in r0)
 
 
