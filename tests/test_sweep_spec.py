@@ -236,7 +236,7 @@ def test_each_later_ladder_rung_moves_one_factor_from_r0(rung, moved):
             assert (twin.image_size, cell.image_size) == (None, 256)  # None: the generated data's 128 px
         if "data" in moved:
             assert dict(cell.data)["val"].startswith("data/trees/") and dict(cell.overrides) == {
-                "task.validation_data.global_batch_size": "24", "trainer.validation_steps": "3"}  # 72 tiles
+                "task.validation_data.global_batch_size": "22", "trainer.validation_steps": "4"}  # 86 tiles
 
 
 def test_ladder_r0_is_the_embedded_study_with_groups_that_follow_the_width():
