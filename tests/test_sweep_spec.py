@@ -248,6 +248,24 @@ def test_ladder_r0_is_the_embedded_study_with_groups_that_follow_the_width():
     assert all(c.evals == 4 and c.gn_groups_policy == "width" for c in r0)
 
 
+def test_ladder_r0s_committed_bn_and_frn_cells_reproduce_the_studys_bit_for_bit():
+    """Groups that follow the width change GN layers only: r0's BN and FRN cells are the embedded study's, run
+    again (another day, same kind of CPU), and their committed APs agree to the last digit; GN's differ."""
+    committed = {}
+    for name in ("embedded_study", "ladder_r0"):
+        cells = {c.id: c for c in load(os.path.join(ROOT, "configs", f"{name}.yaml")).cells}
+        folder = os.path.join(ROOT, "results", "reference", name, "cells")
+        for cell_id in {f[:-5] for f in os.listdir(folder) if f.endswith(".json")} & set(cells):
+            with open(os.path.join(folder, f"{cell_id}.json")) as f:
+                cell, result = cells[cell_id], json.load(f)
+            if cell.block == "scratch" and result["status"] == "finished":
+                committed.setdefault(name, {})[(cell.norm_label, cell.batch, cell.lr_mult, cell.seed)] = result["coco"]["AP"]
+    shared = set(committed["embedded_study"]) & set(committed["ladder_r0"])
+    same = {k for k in shared if committed["embedded_study"][k] == committed["ladder_r0"][k]}
+    assert {k for k in shared if k[0] in ("bn", "frn")} == same and len(same) >= 8
+    assert not any(k[0] == "gn" for k in same)
+
+
 def test_the_lr_edge_probe_extends_the_studys_gn_cells():
     """configs/embedded_study_edges.yaml: GN at m = 0.3 with every other setting of the study's GN cells."""
     study = {(c.batch, c.seed): c for c in load(os.path.join(ROOT, "configs", "embedded_study.yaml")).cells

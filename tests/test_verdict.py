@@ -86,6 +86,33 @@ def test_paired_differences_per_rung_and_batch_match_scipy(ladder):
     assert (out / "v" / "verdict.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_change_from_the_baseline_rung_is_the_paired_difference_of_differences(tmp_path):
+    results, rng = tmp_path / "results", np.random.default_rng(1)
+    base = _fabricate(load(str(_sweep_file(tmp_path, "base", ["bn", "gn", "frn"]))), results, rng)
+    moved = _fabricate(load(str(_sweep_file(tmp_path, "moved", ["bn", "gn", "frn"]))), results, rng)
+    ladder_file = tmp_path / "ladder.yaml"
+    ladder_file.write_text(yaml.safe_dump({"verdict": "v", "versus": ["gn", "bn"], "baseline": "base", "rungs": [
+        {"label": "base", "sweep": str(tmp_path / "base.yaml"), "results": str(results)},
+        {"label": "moved", "sweep": str(tmp_path / "moved.yaml"), "results": str(results)},
+        {"label": "missing", "sweep": str(tmp_path / "base.yaml"), "results": str(tmp_path / "none")}]}))
+    built = verdict.gather(str(ladder_file), str(tmp_path / "out"))
+    rows = {(r["rung"], r["batch"]): r for r in built["rows"]}
+    for batch in (16, 4):
+        assert "change" not in rows[("base", batch)] and rows[("missing", batch)]["change"] == {"gn": None, "bn": None}
+        for other in ("gn", "bn"):
+            keys = sorted(k for k in base if k[0] == "frn" and k[1] == batch)
+            gap = {name: np.array([aps[k] - aps[(other, *k[1:])] for k in keys]) for name, aps in
+                   (("base", base), ("moved", moved))}
+            d = gap["moved"] - gap["base"]
+            low, high = scipy_stats.t.interval(0.95, len(d) - 1, loc=d.mean(), scale=scipy_stats.sem(d))
+            got = rows[("moved", batch)]["change"][other]
+            assert got["pairs"] == 6 and got["mean_diff"] == pytest.approx(d.mean(), abs=0.006)
+            assert got["ci"] == pytest.approx((high - low) / 2, abs=0.006)
+            assert got["p_t"] == pytest.approx(scipy_stats.ttest_rel(gap["moved"], gap["base"]).pvalue, rel=1e-6)
+    text = (tmp_path / "out" / "v" / "verdict.md").read_text()
+    assert "| change of FRN - gn from base |" in text and text.count("(baseline)") == 4
+
+
 def test_shipped_ladder_keeps_the_old_headline_as_its_first_row():
     """configs/ladder.yaml: the embedded study's committed results as 'r0 (32 groups, before)' (README's numbers)."""
     built = verdict.build(ladders.load(os.path.join(ROOT, "configs", "ladder.yaml")))
@@ -100,6 +127,7 @@ def test_shipped_ladder_keeps_the_old_headline_as_its_first_row():
     ({"versus": ["frn"]}, r"versus: 'frn' is not a norm to pair FRN with; valid: bn, "),
     ({"versus": ["gnn"]}, r"versus: 'gnn' is not a norm to pair FRN with \(did you mean 'gn'\?\)"),
     ({"rungs": []}, r"rungs: expected a list"),
+    ({"baseline": "y"}, r"baseline: 'y' is not a rung's label; valid: 'x'"),
     ({"rungs": [{"label": "x", "sweep": "configs/nope.yaml"}]}, r"configs/nope.yaml: cannot read the sweep file"),
     ({"rungs": [{"label": "x", "sweep": "configs/default.yaml", "result": "r"}]},
      r"rungs.0.result: unknown key \(did you mean 'results'\?\)"),

@@ -2,6 +2,8 @@
 
     verdict: ladder                    # the verdict's name: results/<verdict>/verdict.{md,json,png}
     versus: [gn, bn]                   # FRN minus each of these (default gn, bn)
+    baseline: "r0"                     # optional: a rung's label; each other rung's change of FRN minus each
+                                       # norm from it, paired at equal B, m and seed (sweep/reports/verdict.py)
     rungs:
       - {label: "r0 (32 groups, before)", sweep: configs/embedded_study.yaml, results: results/reference}
       - {label: "r1: 4x schedule", sweep: configs/ladder_r1_schedule4x.yaml}      # results: default results/
@@ -19,7 +21,7 @@ from sweep.grid import spec
 from sweep.grid.checks import check_keys, check_type, where
 from sweep.store import layout
 
-TOP_KEYS = ("verdict", "versus", "rungs")
+TOP_KEYS = ("verdict", "versus", "baseline", "rungs")
 RUNG_KEYS = ("label", "sweep", "results")
 
 
@@ -36,6 +38,7 @@ class Ladder:
     versus: tuple       # the norms FRN is paired with
     rungs: tuple        # Rungs in file order
     source: str
+    baseline: str = None  # the label of the rung the others' changes are measured from, or None
 
 
 def _path(value):
@@ -61,8 +64,13 @@ def load(path):
     rungs = document.get("rungs")
     if not isinstance(rungs, list) or not rungs:
         raise SweepConfigError("rungs: expected a list of {label, sweep, results} with at least one rung")
-    return Ladder(name=name, versus=tuple(versus), rungs=tuple(_rung(r, ["rungs", i]) for i, r in enumerate(rungs)),
-                  source=str(path))
+    rungs = tuple(_rung(r, ["rungs", i]) for i, r in enumerate(rungs))
+    labels = [rung.label for rung in rungs]
+    baseline = document.get("baseline")
+    if baseline is not None and baseline not in labels:
+        raise SweepConfigError(f"baseline: {baseline!r:.70} is not a rung's label{did_you_mean(str(baseline), labels)}; "
+                               f"valid: {', '.join(repr(label) for label in labels)}")
+    return Ladder(name=name, versus=tuple(versus), rungs=rungs, source=str(path), baseline=baseline)
 
 
 def _rung(value, path):

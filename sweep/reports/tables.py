@@ -127,20 +127,28 @@ def build(name, cells, results_dir, results=None):
             "seeds": sorted({b["seeds"] for b in bests}), "chosen_on": sorted({b["chosen_on"] for b in bests})}
 
 
+def frn_differences(rows):
+    """{(other norm, B): {(m, seed): FRN's AP minus the other's}} over the finished from-scratch rows."""
+    keyed = {(r["norm"], r["batch"], r["lr_mult"], r["seed"]): r["AP"] for r in rows
+             if r["init"] == "scratch" and r["status"] == FINISHED}
+    out = {}
+    for (norm, batch, m, seed), ap in sorted(keyed.items()):
+        if norm != "frn" and ("frn", batch, m, seed) in keyed:
+            out.setdefault((norm, batch), {})[(m, seed)] = keyed[("frn", batch, m, seed)] - ap
+    return out
+
+
 def _paired(scratch):
     """FRN minus each other norm at equal (B, m, seed), per B: the mean difference, its 95% t interval,
     the paired-t and sign-test p-values, and whether the two are distinguishable."""
-    keyed = {(r["norm"], r["batch"], r["lr_mult"], r["seed"]): r["AP"] for r in scratch if r["status"] == FINISHED}
     out = []
-    for other in sorted({n for n, *_ in keyed if n != "frn"}):
-        for batch in sorted({b for n, b, *_ in keyed if n == other}, reverse=True):
-            diffs = [keyed[("frn", b, m, s)] - ap for (n, b, m, s), ap in sorted(keyed.items())
-                     if (n, b) == (other, batch) and ("frn", b, m, s) in keyed]
-            if len(diffs) > 1:
-                test = paired(diffs)
-                out.append({"vs": other, "batch": batch, "pairs": test["n"], "mean_diff": round(test["mean"], 2),
-                            "ci": round(test["ci"], 2), "p_t": test["p_t"], "p_sign": test["p_sign"],
-                            "distinguishable": test["distinguishable"]})
+    for (other, batch), by_pair in sorted(frn_differences(scratch).items(), key=lambda item: (item[0][0], -item[0][1])):
+        diffs = list(by_pair.values())
+        if len(diffs) > 1:
+            test = paired(diffs)
+            out.append({"vs": other, "batch": batch, "pairs": test["n"], "mean_diff": round(test["mean"], 2),
+                        "ci": round(test["ci"], 2), "p_t": test["p_t"], "p_sign": test["p_sign"],
+                        "distinguishable": test["distinguishable"]})
     return out
 
 

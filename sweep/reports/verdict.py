@@ -6,6 +6,11 @@ Each rung is a sweep (sweep/reports/ladder.py); its pairs are the sweep's own pa
 minus the other norm at equal B, m and seed over the rung's grid, 95% t interval and paired-t p from
 sweep/reports/stats.py), so a rung reads here exactly as in its tables.md. A rung without results says
 "not run yet". Works mid-ladder, like `gather`; no TensorFlow.
+
+With a `baseline` rung, each other rung also gets the change of each FRN-minus-norm difference from the
+baseline's: (FRN - norm) in the rung minus (FRN - norm) in the baseline, paired at equal B, m and seed
+(the rungs share their grids), with its t interval and paired-t p: whether the gap shrinks, holds or grows
+as one factor moves.
 """
 import argparse
 import os
@@ -16,7 +21,7 @@ from common.storage import StorageError, write_atomic, write_json_atomic
 from sweep.errors import SweepConfigError
 from sweep.reports import ladder, tables
 from sweep.reports.figures import legend_if_any, save_png
-from sweep.reports.stats import LEVEL
+from sweep.reports.stats import LEVEL, paired
 from sweep.store import layout
 from sweep.store.status import FINISHED
 
@@ -29,21 +34,48 @@ def _per_replica_batches(sweep):
                    if c.norm_label == "frn" and c.init_checkpoint is None}, reverse=True)
 
 
-def _rung_rows(rung, versus):
-    batches = _per_replica_batches(rung.sweep)
-    built = tables.build(rung.sweep.name, rung.sweep.cells, rung.results_dir) if os.path.isdir(rung.results_dir) else None
-    run = bool(built and built["counts"][FINISHED])
-    pairs = {(p["vs"], p["batch"]): p for p in (built["frn_paired"] if run else [])}
-    cells = f"{built['counts'][FINISHED]}/{len(rung.sweep.cells)}" if run else f"0/{len(rung.sweep.cells)}"
-    return [{"rung": rung.label, "sweep": rung.sweep.name, "batch": batch, "per_replica": per, "run": run,
-             "cells_finished": cells, "versus": {norm: pairs.get((norm, batch)) for norm in versus}}
-            for batch, per in batches]
+def _tables(rung):
+    """The rung's tables (sweep/reports/tables.py), or None before any of its cells finished."""
+    if not os.path.isdir(rung.results_dir):
+        return None
+    built = tables.build(rung.sweep.name, rung.sweep.cells, rung.results_dir)
+    return built if built["counts"][FINISHED] else None
+
+
+def _change(differences, baseline_differences):
+    """(FRN - norm) here minus (FRN - norm) in the baseline at the (m, seed) both have: paired record or None."""
+    shared = sorted(set(differences) & set(baseline_differences))
+    if len(shared) < 2:
+        return None
+    test = paired([differences[k] - baseline_differences[k] for k in shared])
+    return {"pairs": test["n"], "mean_diff": round(test["mean"], 2), "ci": round(test["ci"], 2), "p_t": test["p_t"],
+            "distinguishable": test["distinguishable"]}
+
+
+def _rung_rows(rung, built, versus, baseline):
+    """One row per B of the rung; `baseline` is (label, its tables or None) or None."""
+    pairs = {(p["vs"], p["batch"]): p for p in (built["frn_paired"] if built else [])}
+    cells = f"{built['counts'][FINISHED] if built else 0}/{len(rung.sweep.cells)}"
+    rows = []
+    for batch, per in _per_replica_batches(rung.sweep):
+        row = {"rung": rung.label, "sweep": rung.sweep.name, "batch": batch, "per_replica": per, "run": bool(built),
+               "cells_finished": cells, "versus": {norm: pairs.get((norm, batch)) for norm in versus}}
+        if baseline and rung.label != baseline[0]:
+            mine = tables.frn_differences(built["grid"]) if built else {}
+            theirs = tables.frn_differences(baseline[1]["grid"]) if baseline[1] else {}
+            row["change"] = {norm: _change(mine.get((norm, batch), {}), theirs.get((norm, batch), {}))
+                             for norm in versus}
+        rows.append(row)
+    return rows
 
 
 def build(the_ladder):
-    """{"verdict", "versus", "rows": one per rung and B: each versus norm's paired record or None}."""
-    rows = [row for rung in the_ladder.rungs for row in _rung_rows(rung, the_ladder.versus)]
-    return {"verdict": the_ladder.name, "versus": list(the_ladder.versus), "rows": rows}
+    """{"verdict", "versus", "baseline", "rows": one per rung and B: each versus norm's paired record or None,
+    and with a baseline, each other rung's "change" from it per versus norm (a paired record or None)}."""
+    built = {rung.label: _tables(rung) for rung in the_ladder.rungs}
+    baseline = (the_ladder.baseline, built[the_ladder.baseline]) if the_ladder.baseline else None
+    rows = [row for rung in the_ladder.rungs for row in _rung_rows(rung, built[rung.label], the_ladder.versus, baseline)]
+    return {"verdict": the_ladder.name, "versus": list(the_ladder.versus), "baseline": the_ladder.baseline, "rows": rows}
 
 
 def _p_text(p):
@@ -59,18 +91,37 @@ def _diff_text(record, run):
     return f"{record['mean_diff']:+.1f} ± {record['ci']:.1f} ({_p_text(record['p_t'])}, n={record['pairs']}): {verdict}"
 
 
+def _change_text(row, norm):
+    if "change" not in row:
+        return "(baseline)"
+    if not row["run"]:
+        return NOT_RUN
+    record = row["change"][norm]
+    if not record:
+        return "pending (fewer than 2 shared pairs)"
+    verdict = ("FRN gains" if record["mean_diff"] > 0 else "FRN loses") if record["distinguishable"] else "no change shown"
+    return f"{record['mean_diff']:+.1f} ± {record['ci']:.1f} ({_p_text(record['p_t'])}, n={record['pairs']}): {verdict}"
+
+
 def markdown(verdict):
-    versus = verdict["versus"]
-    lines = [f"# The verdict across scale: `{verdict['verdict']}`", "",
-             "Generated by `python -m sweep.reports.verdict`; do not edit. FRN minus each norm in COCO AP x100, paired at "
+    versus, baseline = verdict["versus"], verdict.get("baseline")
+    changes = [f"change of FRN - {tables.display_name(n)} from {baseline}" for n in versus] if baseline else []
+    intro = ("Generated by `python -m sweep.reports.verdict`; do not edit. FRN minus each norm in COCO AP x100, paired at "
              f"equal B, m and seed over each rung's grid: mean ± the {LEVEL:.0%} t interval's half-width, the paired-t "
              "p and the number of pairs n; 'FRN higher' / 'FRN lower' only where the interval excludes 0. Each rung's "
-             "own tables.md has its main table and the rest of its paired table.", "",
-             "| rung | images per replica (B) | " + " | ".join(f"FRN - {tables.display_name(n)}" for n in versus) + " | cells |",
-             "|---" * (len(versus) + 3) + "|"]
+             "own tables.md has its main table and the rest of its paired table.")
+    if baseline:
+        intro += (f" A change column: that difference in the rung minus the same difference in {baseline}, paired at "
+                  "equal B, m and seed (the rungs share their grids); 'FRN gains' / 'FRN loses' only where its interval "
+                  "excludes 0, 'no change shown' otherwise.")
+    lines = [f"# The verdict across scale: `{verdict['verdict']}`", "", intro, "",
+             "| rung | images per replica (B) | " + " | ".join(f"FRN - {tables.display_name(n)}" for n in versus)
+             + "".join(f" | {c}" for c in changes) + " | cells |",
+             "|---" * (len(versus) + len(changes) + 3) + "|"]
     for row in verdict["rows"]:
         diffs = " | ".join(_diff_text(row["versus"][n], row["run"]) for n in versus)
-        lines.append(f"| {row['rung']} | {row['per_replica']} (B={row['batch']}) | {diffs} | {row['cells_finished']} |")
+        moved = "".join(f" | {_change_text(row, n)}" for n in versus) if baseline else ""
+        lines.append(f"| {row['rung']} | {row['per_replica']} (B={row['batch']}) | {diffs}{moved} | {row['cells_finished']} |")
     return "\n".join(lines) + "\n"
 
 
