@@ -16,8 +16,8 @@ one distribution) and no tree is in two of them (a box belongs to the one tile h
 `val` (reported) = each scene's last VAL_SHARE of tile rows, `select` (lr multipliers are chosen on it) =
 the SELECT_SHARE above them, `train` = the rest. A split by scene (train on one crop, report on the
 other) measured transfer to an unseen site instead: BN's AP on the other crop was 0.4-0.5 x100 against 8.3
-on held-out rows of its own crop. One class, "tree". manifest.json records the source (package, version, licence, SHA-256 of the
-wheel and of each file used) and the tiles and boxes per split.
+on held-out rows of its own crop. One class, "tree". manifest.json records the source (package, version,
+licence, SHA-256 of the wheel and of each file used) and the tiles and boxes per split.
 """
 import argparse
 import hashlib

@@ -143,13 +143,19 @@ def _paired(scratch):
     the paired-t and sign-test p-values, and whether the two are distinguishable."""
     out = []
     for (other, batch), by_pair in sorted(frn_differences(scratch).items(), key=lambda item: (item[0][0], -item[0][1])):
-        diffs = list(by_pair.values())
-        if len(diffs) > 1:
-            test = paired(diffs)
-            out.append({"vs": other, "batch": batch, "pairs": test["n"], "mean_diff": round(test["mean"], 2),
-                        "ci": round(test["ci"], 2), "p_t": test["p_t"], "p_sign": test["p_sign"],
-                        "distinguishable": test["distinguishable"]})
+        record = paired_record(list(by_pair.values()))
+        if record:
+            out.append({"vs": other, "batch": batch, **record})
     return out
+
+
+def paired_record(differences):
+    """The paired test of `differences` as the tables record it (means rounded to 0.01), or None below 2 pairs."""
+    if len(differences) < 2:
+        return None
+    test = paired(differences)
+    return {"pairs": test["n"], "mean_diff": round(test["mean"], 2), "ci": round(test["ci"], 2), "p_t": test["p_t"],
+            "p_sign": test["p_sign"], "distinguishable": test["distinguishable"]}
 
 
 def _title(tables):

@@ -21,7 +21,7 @@ from common.storage import StorageError, write_atomic, write_json_atomic
 from sweep.errors import SweepConfigError
 from sweep.reports import ladder, tables
 from sweep.reports.figures import legend_if_any, save_png
-from sweep.reports.stats import LEVEL, paired
+from sweep.reports.stats import LEVEL
 from sweep.store import layout
 from sweep.store.status import FINISHED
 
@@ -45,25 +45,21 @@ def _tables(rung):
 def _change(differences, baseline_differences):
     """(FRN - norm) here minus (FRN - norm) in the baseline at the (m, seed) both have: paired record or None."""
     shared = sorted(set(differences) & set(baseline_differences))
-    if len(shared) < 2:
-        return None
-    test = paired([differences[k] - baseline_differences[k] for k in shared])
-    return {"pairs": test["n"], "mean_diff": round(test["mean"], 2), "ci": round(test["ci"], 2), "p_t": test["p_t"],
-            "distinguishable": test["distinguishable"]}
+    return tables.paired_record([differences[k] - baseline_differences[k] for k in shared])
 
 
 def _rung_rows(rung, built, versus, baseline):
-    """One row per B of the rung; `baseline` is (label, its tables or None) or None."""
+    """One row per B of the rung; `baseline` is (its label, its tables.frn_differences) or None."""
     pairs = {(p["vs"], p["batch"]): p for p in (built["frn_paired"] if built else [])}
     cells = f"{built['counts'][FINISHED] if built else 0}/{len(rung.sweep.cells)}"
+    changes = baseline and rung.label != baseline[0]
+    mine = tables.frn_differences(built["grid"]) if changes and built else {}
     rows = []
     for batch, per in _per_replica_batches(rung.sweep):
         row = {"rung": rung.label, "sweep": rung.sweep.name, "batch": batch, "per_replica": per, "run": bool(built),
                "cells_finished": cells, "versus": {norm: pairs.get((norm, batch)) for norm in versus}}
-        if baseline and rung.label != baseline[0]:
-            mine = tables.frn_differences(built["grid"]) if built else {}
-            theirs = tables.frn_differences(baseline[1]["grid"]) if baseline[1] else {}
-            row["change"] = {norm: _change(mine.get((norm, batch), {}), theirs.get((norm, batch), {}))
+        if changes:
+            row["change"] = {norm: _change(mine.get((norm, batch), {}), baseline[1].get((norm, batch), {}))
                              for norm in versus}
         rows.append(row)
     return rows
@@ -73,7 +69,10 @@ def build(the_ladder):
     """{"verdict", "versus", "baseline", "rows": one per rung and B: each versus norm's paired record or None,
     and with a baseline, each other rung's "change" from it per versus norm (a paired record or None)}."""
     built = {rung.label: _tables(rung) for rung in the_ladder.rungs}
-    baseline = (the_ladder.baseline, built[the_ladder.baseline]) if the_ladder.baseline else None
+    baseline = None
+    if the_ladder.baseline:
+        base = built[the_ladder.baseline]
+        baseline = (the_ladder.baseline, tables.frn_differences(base["grid"]) if base else {})
     rows = [row for rung in the_ladder.rungs for row in _rung_rows(rung, built[rung.label], the_ladder.versus, baseline)]
     return {"verdict": the_ladder.name, "versus": list(the_ladder.versus), "baseline": the_ladder.baseline, "rows": rows}
 
@@ -82,13 +81,17 @@ def _p_text(p):
     return "p < 0.001" if p < 0.001 else f"p {p:.3f}"
 
 
+def _record_text(record, higher, lower, neither):
+    words = (higher if record["mean_diff"] > 0 else lower) if record["distinguishable"] else neither
+    return f"{record['mean_diff']:+.1f} ± {record['ci']:.1f} ({_p_text(record['p_t'])}, n={record['pairs']}): {words}"
+
+
 def _diff_text(record, run):
     if not run:
         return NOT_RUN
     if not record:
         return "pending (fewer than 2 pairs)"
-    verdict = ("FRN higher" if record["mean_diff"] > 0 else "FRN lower") if record["distinguishable"] else "not distinguishable"
-    return f"{record['mean_diff']:+.1f} ± {record['ci']:.1f} ({_p_text(record['p_t'])}, n={record['pairs']}): {verdict}"
+    return _record_text(record, "FRN higher", "FRN lower", "not distinguishable")
 
 
 def _change_text(row, norm):
@@ -99,8 +102,7 @@ def _change_text(row, norm):
     record = row["change"][norm]
     if not record:
         return "pending (fewer than 2 shared pairs)"
-    verdict = ("FRN gains" if record["mean_diff"] > 0 else "FRN loses") if record["distinguishable"] else "no change shown"
-    return f"{record['mean_diff']:+.1f} ± {record['ci']:.1f} ({_p_text(record['p_t'])}, n={record['pairs']}): {verdict}"
+    return _record_text(record, "FRN gains", "FRN loses", "no change shown")
 
 
 def markdown(verdict):
