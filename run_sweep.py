@@ -8,7 +8,9 @@
                          [--stage pretrain]              only the pretrain step the fine-tuned cells wait for
     python run_sweep.py plan [CONFIG]  (or run --dry-run) list the cells (id, norm, B, B per replica, m, lr,
                          [--only GLOB,...]               steps, init) and totals; no TensorFlow
-    python run_sweep.py gather [CONFIG]                  (re)build results/<sweep>/tables.* and the plot
+    python run_sweep.py gather [CONFIG]                  (re)build results/<sweep>/tables.* and the plot; CONFIG
+                                                         a ladder file (configs/ladder.yaml): every rung's tables,
+                                                         then the verdict across scale in results/<verdict>/
     python run_sweep.py submit CONFIG --engine slurm|k8s write launch files for a cluster (and, with --submit,
                                                          submit them); README "Clusters"
     python run_sweep.py eval [CONFIG] [--only GLOB,...]  re-score finished cells' checkpoints (no training), regather
@@ -50,7 +52,7 @@ from sweep.grid.keys import MAX_JOBS
 from sweep.grid.plan import describe
 from sweep.grid.selection import select
 from sweep.grid.spec import load
-from sweep.reports import tables
+from sweep.reports import ladder, tables, verdict
 from sweep.store import layout
 from sweep.store.status import (
     DIVERGED,
@@ -121,7 +123,8 @@ def build_parser():
     run.add_argument("--dry-run", action="store_true", help="list the cells instead (the plan command)")
 
     gather = command("gather", _gather, "[CONFIG] [--set KEY=VALUE] [--results DIR]",
-                     "(re)build results/<sweep>/tables.* and the plot")
+                     "(re)build results/<sweep>/tables.* and the plot; for a ladder file (configs/ladder.yaml) "
+                     "every rung's tables, then results/<verdict>/verdict.* (--results: where that goes)")
     config(gather)
     roots(gather, runs=False)
 
@@ -220,8 +223,26 @@ def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, 
 
 
 def _gather(config, overrides, results):
+    if ladder.is_ladder_file(config):
+        return _gather_ladder(config, overrides, results)
     sweep = load(config, overrides)
     _tables(sweep, layout.results_dir(results, sweep.name))
+    return 0
+
+
+def _gather_ladder(config, overrides, results):
+    """Every run rung's tables in its own results folder (the ladder file says where), then the verdict."""
+    if overrides:
+        raise SweepConfigError(f"--set: {config} is a ladder file, which takes no overrides; edit its rungs' "
+                               "sweep files instead")
+    the_ladder = ladder.load(config)
+    for rung in the_ladder.rungs:
+        if os.path.isdir(rung.results_dir):
+            _tables(rung.sweep, rung.results_dir)
+        else:
+            print(f"{rung.label}: not run yet ({rung.results_dir} does not exist)")
+    built = verdict.write(the_ladder, results)
+    print(f"verdict: {layout.report_path(layout.results_dir(results, built['verdict']), 'verdict.md')}")
     return 0
 
 

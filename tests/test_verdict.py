@@ -139,3 +139,28 @@ def test_bad_ladder_gives_one_line_error(tmp_path, change, message):
     with pytest.raises(SweepConfigError, match=message) as error:
         ladders.load(str(path))
     assert "\n" not in str(error.value)
+
+
+def test_committed_verdict_and_the_readme_headline_are_the_committed_cells_verdict():
+    """results/ladder/verdict.md is what the committed cells give today, and README.md's headline shows its rows."""
+    rebuilt = verdict.markdown(verdict.build(ladders.load(os.path.join(ROOT, "configs", "ladder.yaml"))))
+    with open(os.path.join(ROOT, "results", "ladder", "verdict.md")) as f:
+        assert f.read() == rebuilt, "regenerate it: python run_sweep.py gather configs/ladder.yaml"
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    table = "\n".join(line for line in rebuilt.splitlines() if line.startswith("|"))
+    assert table.count("\n") == 11 and table in readme, "README's verdict table differs from verdict.md"
+
+
+def test_gather_on_a_ladder_file_writes_every_rungs_tables_and_the_verdict(ladder, capsys):
+    import run_sweep
+    ladder_file, _, out = ladder
+    assert run_sweep.main(["gather", str(ladder_file), "--results", str(out)]) == 0
+    rung_tables = ladder_file.parent / "results" / "rung_a" / "tables.md"
+    assert "Cells: 36 finished" in rung_tables.read_text()
+    assert (out / "v" / "verdict.md").read_text() == verdict.markdown(verdict.build(ladders.load(str(ladder_file))))
+    printed = capsys.readouterr().out
+    assert f"verdict: {out / 'v' / 'verdict.md'}" in printed and "B (missing): not run yet" in printed
+    assert not (ladder_file.parent / "results" / "rung_b").exists()
+    assert run_sweep.main(["gather", str(ladder_file), "--set", "jobs=2"]) == 2
+    assert "is a ladder file, which takes no overrides" in capsys.readouterr().err

@@ -41,6 +41,15 @@ class Ladder:
     baseline: str = None  # the label of the rung the others' changes are measured from, or None
 
 
+def is_ladder_file(path):
+    """True for a readable YAML mapping with `rungs` (a ladder file); anything else is left to the sweep loader."""
+    try:
+        document = spec._read(path)
+    except SweepConfigError:
+        return False
+    return isinstance(document, dict) and "rungs" in document
+
+
 def _path(value):
     return value if os.path.isabs(value) else os.path.join(REPO_ROOT, value)
 

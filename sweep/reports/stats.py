@@ -37,3 +37,12 @@ def paired(differences, level=LEVEL):
     p_sign = float(scipy_stats.binomtest(sum(d > 0 for d in nonzero), len(nonzero), 0.5).pvalue) if nonzero else 1.0
     low, high = result["mean"] - result["ci"], result["mean"] + result["ci"]
     return {**result, "p_t": p_t, "p_sign": p_sign, "distinguishable": low > 0 or high < 0}
+
+
+def paired_record(differences):
+    """The paired test of `differences` as the tables record it (means rounded to 0.01), or None below 2 pairs."""
+    if len(differences) < 2:
+        return None
+    test = paired(differences)
+    return {"pairs": test["n"], "mean_diff": round(test["mean"], 2), "ci": round(test["ci"], 2), "p_t": test["p_t"],
+            "p_sign": test["p_sign"], "distinguishable": test["distinguishable"]}

@@ -9,9 +9,9 @@ import statistics
 
 from common.coco_stats import STATS
 from common.storage import write_atomic, write_json_atomic
-from sweep.reports import curves, model_selection
+from sweep.reports import curves, gaps_during_training, model_selection
 from sweep.reports.figures import legend_if_any, save_png
-from sweep.reports.stats import LEVEL, interval, paired
+from sweep.reports.stats import LEVEL, interval, paired_record
 from sweep.store.layout import report_path
 from sweep.store.results import check_result, read_cell_results
 from sweep.store.status import DIVERGED, FAILED, FINISHED, PENDING
@@ -124,6 +124,8 @@ def build(name, cells, results_dir, results=None):
     counts = {s: sum(r["status"] == s for r in rows) for s in (FINISHED, FAILED, DIVERGED, PENDING)}
     return {"sweep": name, "counts": counts, "invalid": invalid, "batches": batches, "main": main, "finetuned_vs_scratch": versus,
             "frn_paired": _paired(scratch), "grid": rows,
+            "frn_gaps_during_training": gaps_during_training.frn_gaps(
+                cells, {k: v for k, v in results.items() if k not in invalid}),
             "seeds": sorted({b["seeds"] for b in bests}), "chosen_on": sorted({b["chosen_on"] for b in bests})}
 
 
@@ -147,15 +149,6 @@ def _paired(scratch):
         if record:
             out.append({"vs": other, "batch": batch, **record})
     return out
-
-
-def paired_record(differences):
-    """The paired test of `differences` as the tables record it (means rounded to 0.01), or None below 2 pairs."""
-    if len(differences) < 2:
-        return None
-    test = paired(differences)
-    return {"pairs": test["n"], "mean_diff": round(test["mean"], 2), "ci": round(test["ci"], 2), "p_t": test["p_t"],
-            "p_sign": test["p_sign"], "distinguishable": test["distinguishable"]}
 
 
 def _title(tables):
@@ -212,6 +205,7 @@ def markdown(tables):
             verdict = ("FRN higher" if r["mean_diff"] > 0 else "FRN lower") if r["distinguishable"] else "not distinguishable"
             lines.append(f"| {display_name(r['vs'])} | {r['batch']} | {r['pairs']} | {r['mean_diff']:+.2f} ± {r['ci']:.2f} | "
                          f"{r['p_t']:.3f} | {r['p_sign']:.3f} | {verdict} |")
+    lines += gaps_during_training.markdown_lines(tables["frn_gaps_during_training"], display_name)
     lines += _per_class_lines(tables)
     lines += ["", "## Full grid", "", "| " + " | ".join(GRID_COLUMNS) + " |", "|---" * len(GRID_COLUMNS) + "|"]
     for r in tables["grid"]:
