@@ -181,7 +181,7 @@ def main(argv=None):
 
 def _plan(config, overrides, only, **cost):
     """Prints every selected cell and the totals (and the cost with --step-seconds)."""
-    sweep = load(config, overrides)
+    sweep = _load(config, overrides)
     cells = select(sweep.cells, only)
     costs = submit.cost_lines(submit.CostOptions(**cost), sweep, cells) if cost else []
     print("\n".join(describe(sweep.name, cells, sweep.overrides) + costs))
@@ -191,7 +191,7 @@ def _plan(config, overrides, only, **cost):
 def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, process_per_cell, dry_run):
     if dry_run:
         return _plan(config=config, overrides=overrides, only=only)
-    sweep = load(config, overrides)
+    sweep = _load(config, overrides)
     if jobs is not None and not 1 <= jobs <= MAX_JOBS:
         raise SweepConfigError(f"--jobs: {jobs} is out of range; valid: 1 to {MAX_JOBS}")
     cells = select(sweep.cells, only)
@@ -225,9 +225,17 @@ def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, 
 def _gather(config, overrides, results):
     if ladder.is_ladder_file(config):
         return _gather_ladder(config, overrides, results)
-    sweep = load(config, overrides)
+    sweep = _load(config, overrides)
     _tables(sweep, layout.results_dir(results, sweep.name))
     return 0
+
+
+def _load(config, overrides):
+    """The sweep file's Sweep; a ladder file is refused in one line that says which command reads it."""
+    if ladder.is_ladder_file(config):
+        raise SweepConfigError(f"{config} is a ladder file, not a sweep: `run_sweep.py gather {config}` writes its "
+                               "verdict; plan and run each rung's sweep file")
+    return load(config, overrides)
 
 
 def _gather_ladder(config, overrides, results):
@@ -247,7 +255,7 @@ def _gather_ladder(config, overrides, results):
 
 
 def _eval(config, overrides, only, results, runs):
-    sweep = load(config, overrides)
+    sweep = _load(config, overrides)
     cells = select(sweep.cells, only)
     from sweep.execution.reevaluate import reevaluate
     statuses = reevaluate(sweep, cells, results, runs, log=_log(None))
@@ -256,7 +264,7 @@ def _eval(config, overrides, only, results, runs):
 
 
 def _submit(config, overrides, **options):
-    return submit.submit(submit.SubmitOptions(**options), load(config, overrides))
+    return submit.submit(submit.SubmitOptions(**options), _load(config, overrides))
 
 
 def _tables(sweep, results_dir):

@@ -145,7 +145,7 @@ def test_committed_verdict_and_the_readme_headline_are_the_committed_cells_verdi
     """results/ladder/verdict.md is what the committed cells give today, and README.md's headline shows its rows."""
     rebuilt = verdict.markdown(verdict.build(ladders.load(os.path.join(ROOT, "configs", "ladder.yaml"))))
     with open(os.path.join(ROOT, "results", "ladder", "verdict.md")) as f:
-        assert f.read() == rebuilt, "regenerate it: python run_sweep.py gather configs/ladder.yaml"
+        assert f.read() == rebuilt, "new cells? regather and commit: python run_sweep.py gather configs/ladder.yaml"
     with open(os.path.join(ROOT, "README.md")) as f:
         readme = f.read()
     table = "\n".join(line for line in rebuilt.splitlines() if line.startswith("|"))
@@ -164,3 +164,22 @@ def test_gather_on_a_ladder_file_writes_every_rungs_tables_and_the_verdict(ladde
     assert not (ladder_file.parent / "results" / "rung_b").exists()
     assert run_sweep.main(["gather", str(ladder_file), "--set", "jobs=2"]) == 2
     assert "is a ladder file, which takes no overrides" in capsys.readouterr().err
+    assert run_sweep.main(["plan", str(ladder_file)]) == 2
+    assert f"{ladder_file} is a ladder file, not a sweep: `run_sweep.py gather" in capsys.readouterr().err
+
+
+def test_a_sweep_file_with_a_stray_rungs_key_gets_the_sweep_loaders_error(tmp_path, capsys):
+    import run_sweep
+    sweep_file = tmp_path / "s.yaml"
+    with open(os.path.join(ROOT, "configs", "default.yaml")) as f:
+        sweep_file.write_text(yaml.safe_dump({**yaml.safe_load(f), "rungs": []}))
+    assert run_sweep.main(["gather", str(sweep_file)]) == 2
+    assert "rungs: unknown key" in capsys.readouterr().err and not ladders.is_ladder_file(str(sweep_file))
+
+
+def test_a_ladder_file_without_its_name_says_verdict_is_missing(tmp_path):
+    path = tmp_path / "ladder.yaml"
+    path.write_text(yaml.safe_dump({"rungs": [{"label": "x", "sweep": "configs/default.yaml"}]}))
+    assert ladders.is_ladder_file(str(path))
+    with pytest.raises(SweepConfigError, match=r"^verdict: missing"):
+        ladders.load(str(path))

@@ -9,20 +9,22 @@ from sweep.store.status import FINISHED
 
 
 def _curve_points(cells, results):
-    """{(norm, B, m, seed): {fraction of the schedule: AP x100}} of the finished from-scratch cells."""
+    """{(norm, B, m, seed): {fraction of the schedule: AP x100}} of the finished from-scratch cells. The last
+    point is the result's final `coco` AP (what the paired table pairs), earlier ones its `ap_curve`; APs are
+    rounded as the tables round them."""
     points = {}
     for cell in cells:
         result = results.get(cell.id)
         if cell.init_checkpoint is not None or not result or result.get("status") != FINISHED:
             continue
-        # AP rounded as the tables round it, so the last point pairs exactly as the paired table does
-        points[(cell.norm_label, cell.batch, cell.lr_mult, cell.seed)] = {
-            round(step / cell.steps, 2): round(100 * ap, 2) for step, ap in result.get("ap_curve") or []}
+        curve = {step / cell.steps: round(100 * ap, 2) for step, ap in result.get("ap_curve") or []}
+        curve[result["steps"] / cell.steps] = round(100 * result["coco"]["AP"], 2)
+        points[(cell.norm_label, cell.batch, cell.lr_mult, cell.seed)] = curve
     return points
 
 
 def frn_gaps(cells, results):
-    """[{"vs", "batch", "by_fraction": {fraction: paired record}}] per other norm and B, for the (norm, B)
+    """[{"vs", "batch", "points": [{"fraction", **paired record}]}] per other norm and B, for the (norm, B)
     whose cells were evaluated at 2 or more points; [] for a sweep without evaluations during training."""
     points = _curve_points(cells, results)
     out = []
@@ -32,12 +34,11 @@ def frn_gaps(cells, results):
             mine = points.get(("frn", batch, m, seed))
             if (other, b) != (norm, batch) or not mine:
                 continue
-            for fraction in sorted(set(mine) & set(theirs)):
+            for fraction in set(mine) & set(theirs):
                 by_fraction.setdefault(fraction, []).append(mine[fraction] - theirs[fraction])
-        records = {f: paired_record(d) for f, d in sorted(by_fraction.items())}
-        records = {f: r for f, r in records.items() if r}
+        records = [{"fraction": f, **r} for f, d in sorted(by_fraction.items()) if (r := paired_record(d))]
         if len(records) >= 2:
-            out.append({"vs": norm, "batch": batch, "by_fraction": records})
+            out.append({"vs": norm, "batch": batch, "points": records})
     return out
 
 
@@ -45,17 +46,19 @@ def markdown_lines(gaps, display_name):
     """The tables.md section; no lines without gaps."""
     if not gaps:
         return []
-    fractions = sorted({f for g in gaps for f in g["by_fraction"]})
+    fractions = sorted({p["fraction"] for g in gaps for p in g["points"]})
     lines = ["", "## FRN minus each other norm during training", "",
              "The paired difference above at each AP evaluation during training (the reported split, `scaling.evals`), "
-             f"by the fraction of the schedule done: whether a gap opens, holds or closes. Mean ± {LEVEL:.0%} t interval "
-             "(pairs at the last point); * where the interval excludes 0.", "",
+             f"by the fraction of the schedule done: whether a gap opens, holds or closes. Mean ± {LEVEL:.0%} t interval; "
+             "* where the interval excludes 0; pairs as at the last point unless a column says n.", "",
              "| vs | B | pairs | " + " | ".join(f"{f:.0%}" for f in fractions) + " |", "|---" * (len(fractions) + 3) + "|"]
     for gap in gaps:
-        last = gap["by_fraction"][max(gap["by_fraction"])]
+        by_fraction = {p["fraction"]: p for p in gap["points"]}
+        pairs = gap["points"][-1]["pairs"]
         texts = []
         for f in fractions:
-            r = gap["by_fraction"].get(f)
-            texts.append(f"{r['mean_diff']:+.1f} ± {r['ci']:.1f}{'*' if r['distinguishable'] else ''}" if r else "")
-        lines.append(f"| {display_name(gap['vs'])} | {gap['batch']} | {last['pairs']} | " + " | ".join(texts) + " |")
+            r = by_fraction.get(f)
+            texts.append(f"{r['mean_diff']:+.1f} ± {r['ci']:.1f}{'*' if r['distinguishable'] else ''}"
+                         + (f" (n={r['pairs']})" if r["pairs"] != pairs else "") if r else "")
+        lines.append(f"| {display_name(gap['vs'])} | {gap['batch']} | {pairs} | " + " | ".join(texts) + " |")
     return lines

@@ -42,12 +42,13 @@ class Ladder:
 
 
 def is_ladder_file(path):
-    """True for a readable YAML mapping with `rungs` (a ladder file); anything else is left to the sweep loader."""
+    """True for a readable YAML mapping with `verdict` or `rungs` and no `sweep` (a ladder file, perhaps with a
+    typo); anything else is left to the sweep loader, whose errors then apply."""
     try:
         document = spec._read(path)
     except SweepConfigError:
         return False
-    return isinstance(document, dict) and "rungs" in document
+    return isinstance(document, dict) and "sweep" not in document and bool({"verdict", "rungs"} & set(document))
 
 
 def _path(value):
@@ -57,9 +58,11 @@ def _path(value):
 def load(path):
     """Reads and checks a ladder file (and each rung's sweep file); returns its Ladder."""
     document = spec._read(path)
-    if not isinstance(document, dict) or "verdict" not in document:
+    if not isinstance(document, dict):
         raise SweepConfigError(f"{path}: not a ladder file; expected a mapping with keys {', '.join(TOP_KEYS)}")
     check_keys(document, TOP_KEYS, [])
+    if "verdict" not in document:
+        raise SweepConfigError("verdict: missing; the verdict's name (results/<verdict>/verdict.md), e.g. verdict: ladder")
     name = document["verdict"]
     if not isinstance(name, str) or not spec.NAME.match(name):
         raise SweepConfigError(f"verdict: {name!r:.70} is not a valid name (letters, digits, '_', '-', '.')")
