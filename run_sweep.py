@@ -225,7 +225,7 @@ def _run(config, overrides, only, results, runs, jobs, shard, stage, allow_cpu, 
 def _gather(config, overrides, results):
     if ladder.is_ladder_file(config):
         return _gather_ladder(config, overrides, results)
-    sweep = _load(config, overrides)
+    sweep = load(config, overrides)  # not a ladder file: checked above
     _tables(sweep, layout.results_dir(results, sweep.name))
     return 0
 

@@ -22,7 +22,7 @@ from common.storage import StorageError, write_atomic, write_json_atomic
 from sweep.errors import SweepConfigError
 from sweep.reports import ladder, tables
 from sweep.reports.figures import legend_if_any, save_png
-from sweep.reports.stats import LEVEL
+from sweep.reports.stats import LEVEL, paired_record
 from sweep.store import layout
 from sweep.store.status import FINISHED
 
@@ -46,7 +46,7 @@ def _tables(rung):
 def _change(differences, baseline_differences):
     """(FRN - norm) here minus (FRN - norm) in the baseline at the (m, seed) both have: paired record or None."""
     shared = sorted(set(differences) & set(baseline_differences))
-    return tables.paired_record([differences[k] - baseline_differences[k] for k in shared])
+    return paired_record([differences[k] - baseline_differences[k] for k in shared])
 
 
 def _rung_rows(rung, built, versus, baseline):
