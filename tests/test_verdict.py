@@ -94,9 +94,14 @@ def test_the_change_from_the_baseline_rung_is_the_paired_difference_of_differenc
     ladder_file.write_text(yaml.safe_dump({"verdict": "v", "versus": ["gn", "bn"], "baseline": "base", "rungs": [
         {"label": "base", "sweep": str(tmp_path / "base.yaml"), "results": str(results)},
         {"label": "moved", "sweep": str(tmp_path / "moved.yaml"), "results": str(results)},
-        {"label": "missing", "sweep": str(tmp_path / "base.yaml"), "results": str(tmp_path / "none")}]}))
+        {"label": "missing", "sweep": str(tmp_path / "base.yaml"), "results": str(tmp_path / "none")},
+        {"label": "same cells", "sweep": str(tmp_path / "base.yaml"), "results": str(results)}]}))
     built = verdict.gather(str(ladder_file), str(tmp_path / "out"))
     rows = {(r["rung"], r["batch"]): r for r in built["rows"]}
+    for batch in (16, 4):
+        for other in ("gn", "bn"):
+            assert rows[("same cells", batch)]["change"][other]["identical"]
+            assert "identical" not in rows[("moved", batch)]["change"][other]
     for batch in (16, 4):
         assert "change" not in rows[("base", batch)] and rows[("missing", batch)]["change"] == {"gn": None, "bn": None}
         for other in ("gn", "bn"):
@@ -111,6 +116,7 @@ def test_the_change_from_the_baseline_rung_is_the_paired_difference_of_differenc
             assert got["p_t"] == pytest.approx(scipy_stats.ttest_rel(gap["moved"], gap["base"]).pvalue, rel=1e-6)
     text = (tmp_path / "out" / "v" / "verdict.md").read_text()
     assert "| change of FRN - gn from base |" in text and text.count("(baseline)") == 4
+    assert text.count("0 (n=6): the same cells in both") == 4
 
 
 def test_shipped_ladder_keeps_the_old_headline_as_its_first_row():

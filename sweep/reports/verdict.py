@@ -46,7 +46,11 @@ def _tables(rung):
 def _change(differences, baseline_differences):
     """(FRN - norm) here minus (FRN - norm) in the baseline at the (m, seed) both have: paired record or None."""
     shared = sorted(set(differences) & set(baseline_differences))
-    return paired_record([differences[k] - baseline_differences[k] for k in shared])
+    changes = [differences[k] - baseline_differences[k] for k in shared]
+    record = paired_record(changes)
+    if record and not any(changes):
+        record["identical"] = True  # e.g. a rung that moved only GN: its BN and FRN cells are the baseline's
+    return record
 
 
 def _rung_rows(rung, built, versus, baseline):
@@ -103,6 +107,8 @@ def _change_text(row, norm):
     record = row["change"][norm]
     if not record:
         return "pending (fewer than 2 shared pairs)"
+    if record.get("identical"):
+        return f"0 (n={record['pairs']}): the same cells in both"
     return _record_text(record, "FRN gains", "FRN loses", "no change shown")
 
 
@@ -116,7 +122,7 @@ def markdown(verdict):
     if baseline:
         intro += (f" A change column: that difference in the rung minus the same difference in {baseline}, paired at "
                   "equal B, m and seed (the rungs share their grids); 'FRN gains' / 'FRN loses' only where its interval "
-                  "excludes 0, 'no change shown' otherwise.")
+                  "excludes 0, 'no change shown' otherwise, 'the same cells in both' where every pair is unchanged.")
     lines = [f"# The verdict across scale: `{verdict['verdict']}`", "", intro, "",
              "| rung | images per replica (B) | " + " | ".join(f"FRN - {tables.display_name(n)}" for n in versus)
              + "".join(f" | {c}" for c in changes) + " | cells |",
